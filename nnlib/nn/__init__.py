@@ -1,0 +1,16 @@
+"""Layers and losses with PyTorch's names, signatures and ``state_dict`` keys — and
+hand-written backward passes."""
+
+from . import init
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .container import Sequential
+from .dropout import Dropout
+from .linear import Flatten, Identity, Linear
+from .loss import CrossEntropyLoss, MSELoss
+from .module import Module, Parameter
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "Linear", "Identity", "Flatten",
+    "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
+    "MSELoss", "CrossEntropyLoss", "init",
+]
