@@ -45,13 +45,14 @@ class ReLU(Module):
 
     def forward(self, x):
         self.check_input(x)
-        positive = x > 0
-        self.save_for_backward(positive)
-        return backend.namespace(x).where(positive, x, 0.0)
+        y = backend.namespace(x).clip(x, min=0)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, grad_output):
-        (positive,) = self.saved_for_backward(grad_output)
-        return backend.namespace(grad_output).where(positive, grad_output, 0.0)
+        (y,) = self.saved_for_backward(grad_output)
+        # y ≥ 0, so sign(y) is exactly the 0/1 derivative (cheaper than a boolean mask).
+        return grad_output * backend.namespace(y).sign(y)
 
 
 class LeakyReLU(Module):
@@ -65,13 +66,15 @@ class LeakyReLU(Module):
 
     def forward(self, x):
         self.check_input(x)
-        positive = x > 0
-        self.save_for_backward(positive)
-        return backend.namespace(x).where(positive, x, x * self.negative_slope)
+        xp = backend.namespace(x)
+        positive_part = xp.clip(x, min=0)
+        self.save_for_backward(positive_part)
+        return positive_part + self.negative_slope * (x - positive_part)
 
     def backward(self, grad_output):
-        (positive,) = self.saved_for_backward(grad_output)
-        return backend.namespace(grad_output).where(positive, grad_output, grad_output * self.negative_slope)
+        (positive_part,) = self.saved_for_backward(grad_output)
+        is_positive = backend.namespace(positive_part).sign(positive_part)  # 1 where x > 0, else 0
+        return grad_output * (self.negative_slope + (1 - self.negative_slope) * is_positive)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
