@@ -123,11 +123,13 @@ def resolve_dtype(dtype):
     """Canonical dtype name (``"float32"`` or ``"float64"``) from a string, NumPy or torch dtype."""
     if dtype is None:
         return "float32"
-    name = str(dtype).removeprefix("torch.") if not isinstance(dtype, str) else dtype
+    text = str(dtype)
+    spec = text.removeprefix("torch.") if text.startswith("torch.") else dtype  # torch.float64 → "float64"
     try:
-        name = np.dtype(name).name
-    except TypeError:
-        pass
+        # np.dtype, not str(): str(np.float64) is "<class 'numpy.float64'>".
+        name = np.dtype(spec).name
+    except (TypeError, ValueError):
+        name = text
     if name not in FLOAT_DTYPES:
         raise DTypeError(f"unsupported dtype {dtype!r}; expected one of {FLOAT_DTYPES}")
     return name
