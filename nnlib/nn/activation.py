@@ -6,6 +6,7 @@ backward returns δ ⊙ σ'(x): the "⊙ σ'" factor of the book's backprop form
 import math
 
 from .. import backend
+from ..errors import ShapeError
 from .module import Module
 
 
@@ -147,7 +148,8 @@ class Softmax(Module):
     def forward(self, x):
         self.check_input(x)
         if not -x.ndim <= self.dim < x.ndim:
-            raise ValueError(f"Softmax(dim={self.dim}) does not fit an input with {x.ndim} dimension(s)")
+            raise ShapeError(f"Softmax(dim={self.dim}) does not fit an input with {x.ndim} dimension(s), "
+                             f"shape {tuple(x.shape)}: expected dim in [{-x.ndim}, {x.ndim - 1}]")
         xp = backend.namespace(x)
         e = xp.exp(x - xp.max(x, axis=self.dim, keepdims=True))  # subtracting the max avoids overflow
         y = e / xp.sum(e, axis=self.dim, keepdims=True)

@@ -3,6 +3,7 @@
 import math
 
 from .. import backend
+from ..errors import ShapeError
 from . import init
 from .module import Module, Parameter
 
@@ -84,12 +85,15 @@ class Flatten(Module):
 
     def forward(self, x):
         self.check_input(x)
-        start, end = self.start_dim % max(x.ndim, 1), self.end_dim % max(x.ndim, 1)
-        if not (0 <= start < x.ndim and 0 <= end < x.ndim and start <= end) or self.start_dim >= x.ndim:
-            raise ValueError(
+        # Range-check before taking the remainder: % would wrap e.g. start_dim=-5 onto a 3-D input.
+        in_range = all(-x.ndim <= d < x.ndim for d in (self.start_dim, self.end_dim))
+        if not in_range or self.start_dim % x.ndim > self.end_dim % x.ndim:
+            raise ShapeError(
                 f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) does not fit an input of "
-                f"shape {tuple(x.shape)}"
+                f"shape {tuple(x.shape)}: expected dims in [{-x.ndim}, {x.ndim - 1}] with start_dim "
+                f"not after end_dim"
             )
+        start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
         shape = tuple(x.shape)
         self.save_for_backward(shape)
         flat = 1
