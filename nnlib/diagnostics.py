@@ -13,6 +13,8 @@ first non-finite one::
         ...update the parameters...
 """
 
+import math
+
 from . import backend
 from .errors import DivergenceError
 
@@ -27,7 +29,7 @@ def _describe(array):
     xp = backend.namespace(array)
     nan = int(xp.sum(xp.astype(xp.isnan(array), xp.int64)))
     inf = count_nonfinite(array) - nan
-    return f"{nan} NaN and {inf} Inf of {array.size} entries"
+    return f"{nan} NaN and {inf} Inf of {math.prod(array.shape)} entries"  # torch's .size is a method
 
 
 class DivergenceGuard:
@@ -90,6 +92,4 @@ def _arrays(tree):
 
 
 def _finite_scalar(value):
-    import math
-
     return math.isfinite(float(value))

@@ -1,11 +1,18 @@
 """Losses J(prediction, target). ``loss = criterion(pred, target)`` returns a 0-d array (use
 ``loss.item()`` for a Python float); ``criterion.backward()`` returns ∂J/∂pred."""
 
+import math
+
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum")
+
+
+def _numel(array):
+    # Not array.size: on a torch tensor that is a method, not the element count.
+    return math.prod(array.shape)
 
 
 class _Loss(Module):
@@ -57,12 +64,12 @@ class MSELoss(_Loss):
         diff = pred - target
         self.save_for_backward(diff)
         total = backend.namespace(diff).sum(diff * diff)
-        return total / diff.size if self.reduction == "mean" else total
+        return total / _numel(diff) if self.reduction == "mean" else total
 
     def backward(self, grad_output=1.0):
         scale = self._upstream(grad_output)
         (diff,) = self.pop_saved()
-        n = diff.size if self.reduction == "mean" else 1
+        n = _numel(diff) if self.reduction == "mean" else 1
         return (2.0 / n) * scale * diff
 
 
