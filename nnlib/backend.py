@@ -163,6 +163,8 @@ def to_device(x, device, dtype=None):
     """
     target = normalize_device(device)
     dtype = None if dtype is None else resolve_dtype(dtype)
+    if isinstance(x, np.generic):  # NumPy reductions (a loss, a sum) return scalars, not 0-d arrays
+        x = np.asarray(x)
     if not is_array(x):
         raise DTypeError(f"expected a NumPy array or a torch tensor, got {type(x).__name__}")
     if target == NUMPY:
