@@ -100,9 +100,10 @@ class CrossEntropyLoss(_Loss):
         if lo < 0 or hi >= c:
             raise ValueError(f"CrossEntropyLoss: target labels must be in [0, {c - 1}] for {c} classes, got values in [{lo}, {hi}]")
         target = xp.astype(target, xp.int64)
-        m = xp.max(logits, axis=1, keepdims=True)
-        log_sum_exp = m + xp.log(xp.sum(xp.exp(logits - m), axis=1, keepdims=True))   # (N, 1)
-        log_probs = logits - log_sum_exp                                                # log softmax
+        shifted = logits - xp.max(logits, axis=1, keepdims=True)    # z − max_c z: exact, ≤ 0
+        # log softmax = shifted − log Σ e^shifted. Subtracting m + log Σ … from z in one go
+        # would round z − m away for large z (in float32, 5e4 + log 3 keeps 2 decimals).
+        log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
         picked = xp.take_along_axis(log_probs, target[:, None], axis=1)                 # log p(t_n)
         self.save_for_backward(log_probs, target)
         total = -xp.sum(picked)
