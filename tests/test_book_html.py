@@ -1,0 +1,251 @@
+"""The built book, checked in a real browser with the network off.
+
+Run after ``jupyter-book build`` (``make test`` does: build, then this file). Every page of
+the table of contents is opened in headless Debian Chromium (driven by Playwright, with the
+system browser: no ``playwright install``) from a localhost server; every request that does
+not go to that server is aborted, so the checks prove the site works offline:
+
+- math is typeset by the book's own MathJax (no raw ``$$`` / ``\\[`` left in the text);
+- every image loaded (``naturalWidth > 0``);
+- every saved widget view rendered something (the book's own require.js + html-manager);
+- the page has Chinese text, no uncaught JavaScript error, and no request left the machine;
+- Chinese search works (``search.html?q=反向传播`` lists a page).
+
+One full-page screenshot per page is saved under ``_build/screenshots/``.
+
+Without ``_build/html`` (or without Chromium) the tests skip with the reason; with
+``NNLIB_BOOK_STRICT=1`` (set by ``make test``) they fail instead, so CI never skips silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+STRICT = os.environ.get("NNLIB_BOOK_STRICT") == "1"
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# Known console noise of sphinx-book-theme/sphinx-thebe on every page (harmless).
+IGNORED_PAGE_ERRORS = ("THEBE_JS_URL",)
+
+
+def _unavailable(reason: str):
+    if STRICT:
+        pytest.fail(reason + " (NNLIB_BOOK_STRICT=1: the build must exist here)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+if not (HTML / "index.html").exists():
+    _unavailable(f"{HTML} does not exist: build the book first (make book)")
+if not Path(CHROMIUM).exists():
+    _unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium (see .ci/run)")
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    _unavailable("python package playwright is not installed (pip install playwright)")
+
+
+def toc_pages() -> list[str]:
+    """Page paths (without suffix) listed in _toc.yml, root first."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [str(Path(p).with_suffix("")) for p in pages]
+
+
+PAGES = toc_pages()
+
+
+# ----------------------------------------------------------------------------- fixtures
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def offline_page(browser, server):
+    """A page whose requests are all aborted unless they go to the local server."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    blocked: list[str] = []
+    errors: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(server + "/") or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.blocked, page.errors = blocked, errors
+    yield page
+    context.close()
+
+
+# ----------------------------------------------------------------------------- page checks
+WAIT_FOR_MATHJAX = """async () => {
+  if (!document.querySelector('.math, .MathJax, script[type^="math/tex"]')) return 'no math';
+  for (let i = 0; i < 200 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
+    await new Promise(r => setTimeout(r, 50));
+  if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) return 'MathJax did not load';
+  await MathJax.startup.promise;
+  return 'typeset';
+}"""
+
+# Text a reader sees, without code blocks, scripts and rendered math.
+VISIBLE_TEXT = """() => {
+  const main = document.querySelector('main') || document.body;
+  const copy = main.cloneNode(true);
+  copy.querySelectorAll('pre, code, script, style, mjx-container, .MathJax').forEach(e => e.remove());
+  return copy.textContent;
+}"""
+
+IMAGES = """() => Array.from(document.images).map(img => ({
+  src: img.getAttribute('src'), complete: img.complete, width: img.naturalWidth}))"""
+
+WIDGET_VIEWS = """() => Array.from(
+  document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')
+).map(s => {
+  const host = s.parentElement;
+  const views = host.querySelectorAll('.jupyter-widgets, .widget-area, .lm-Widget, .p-Widget');
+  let height = 0;
+  views.forEach(v => { height = Math.max(height, v.getBoundingClientRect().height); });
+  return {views: views.length, height: height};
+})"""
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_renders_offline(offline_page, server, page_path):
+    page = offline_page
+    url = f"{server}/{page_path}.html"
+    response = page.goto(url, wait_until="load")
+    assert response is not None and response.ok, f"{url} answered {response and response.status}"
+
+    state = page.evaluate(WAIT_FOR_MATHJAX)
+    assert state in ("typeset", "no math"), f"{page_path}: {state}"
+    if state == "typeset":
+        n_math = page.locator(".math").count()
+        n_typeset = page.locator("mjx-container").count()
+        assert n_typeset >= n_math > 0, f"{page_path}: {n_math} math elements, {n_typeset} typeset"
+
+    text = page.evaluate(VISIBLE_TEXT)
+    for raw in ("$$", "\\[", "\\(", "\\begin{"):
+        assert raw not in text, f"{page_path}: raw math {raw!r} left in the visible text"
+    assert len(CJK.findall(text)) >= 20, f"{page_path}: hardly any Chinese text on the page"
+
+    views = page.evaluate(WIDGET_VIEWS)
+    if views:
+        # The embed script renders asynchronously: wait until every view has content.
+        page.wait_for_function(
+            f"() => ({WIDGET_VIEWS})().every(v => v.views > 0 && v.height > 0)", timeout=15000
+        )
+        views = page.evaluate(WIDGET_VIEWS)
+        assert all(v["views"] > 0 and v["height"] > 0 for v in views), f"{page_path}: empty widget area {views}"
+
+    page.wait_for_load_state("networkidle")
+    images = page.evaluate(IMAGES)
+    broken = [img["src"] for img in images if not (img["complete"] and img["width"] > 0)]
+    assert not broken, f"{page_path}: broken images {broken}"
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / (page_path.replace("/", "__") + ".png")), full_page=True)
+
+    errors = [e for e in page.errors if not any(s in e for s in IGNORED_PAGE_ERRORS)]
+    assert not errors, f"{page_path}: JavaScript errors {errors}"
+    assert not page.blocked, f"{page_path}: tried to load from the network {page.blocked}"
+
+
+def test_every_chapter_page_has_launch_buttons():
+    """Colab and Binder launch links on every chapter page point at the configured repository."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repo = config["repository"]["url"].rstrip("/").removeprefix("https://github.com/")
+    branch = config["repository"]["branch"]
+    chapters = [p for p in PAGES if p.startswith("chapters/")]
+    assert chapters, "no chapter pages in _toc.yml"
+    for page_path in chapters:
+        html = (HTML / f"{page_path}.html").read_text(encoding="utf-8")
+        colab = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{page_path}.ipynb"
+        assert colab in html, f"{page_path}: no Colab button to {colab}"
+        assert f"https://mybinder.org/v2/gh/{repo}/{branch}?" in html, f"{page_path}: no Binder button"
+
+
+# ----------------------------------------------------------------------------- search
+def _search_index() -> dict:
+    text = (HTML / "searchindex.js").read_text(encoding="utf-8")
+    return json.loads(text[text.index("(") + 1 : text.rindex(")")])
+
+
+def test_search_index_has_chinese_words():
+    """jieba segmented the pages, and book terms (glossary) are indexed as whole words."""
+    terms = _search_index()["terms"]
+    for word in ("反向传播", "神经网络", "激活函数"):
+        assert word in terms, f"{word!r} is not a term of searchindex.js"
+    docnames = _search_index()["docnames"]
+    found = terms["反向传播"]
+    found = [docnames[i] for i in (found if isinstance(found, list) else [found])]
+    assert "glossary" in found
+
+
+def test_search_page_finds_backpropagation(offline_page, server):
+    page = offline_page
+    page.goto(f"{server}/search.html?q=%E5%8F%8D%E5%90%91%E4%BC%A0%E6%92%AD", wait_until="load")
+    results = page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=15000)
+    links = results.locator("a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+    assert any("glossary" in href or "chapters/" in href for href in links), links
+    assert not page.blocked, page.blocked

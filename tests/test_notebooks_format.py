@@ -1,0 +1,222 @@
+"""Chapters are committed in their canonical form, and their shared setup cell does its job.
+
+- every notebook in chapters/ is listed in _toc.yml and vice versa;
+- every notebook is valid nbformat, without outputs or widget state, its first cell is the
+  setup cell generated from book/booktools.py's template (``make notebooks-clean`` fixes both);
+- the setup cell only imports locally, and in (simulated) Colab installs exactly this
+  repository's nnlib at the book's version with ``--no-deps``, only when needed.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "book"))
+import booktools  # noqa: E402
+
+NOTEBOOKS = booktools.chapter_notebooks()
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = []
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(str(Path(entry["file"]).with_suffix("")))
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def test_toc_lists_exactly_the_chapter_notebooks():
+    listed = {f for f in _toc_files() if f.startswith("chapters/")}
+    present = {f"chapters/{p.stem}" for p in NOTEBOOKS}
+    assert listed == present, f"only in _toc.yml: {listed - present}; not in _toc.yml: {present - listed}"
+    for f in _toc_files():
+        assert list(ROOT.glob(f + ".*")), f"_toc.yml lists {f}, which does not exist"
+
+
+def test_version_and_repository_have_one_source():
+    import nnlib
+
+    assert booktools.read_version() == nnlib.__version__
+    url, branch = booktools.read_repository()
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+    assert branch == CONFIG["repository"]["branch"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean(path):
+    nb = booktools.read_notebook(path)
+    nbformat.validate(nbformat.from_dict(nb))
+    problems = booktools.notebook_problems(nb)
+    assert not problems, f"{path.name}: " + "; ".join(problems) + " -> run `make notebooks-clean`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_no_widget_metadata_anywhere(path):
+    text = path.read_text(encoding="utf-8")
+    assert "application/vnd.jupyter.widget-state+json" not in text
+    assert "application/vnd.jupyter.widget-view+json" not in text
+
+
+def test_setup_cell_template():
+    src = booktools.setup_cell_source()
+    version = booktools.read_version()
+    url, _ = booktools.read_repository()
+    assert f'NNLIB_VERSION = "{version}"' in src
+    assert f'NNLIB_REPO = "{url}"' in src
+    assert 'f"nnlib-book @ git+{NNLIB_REPO}@v{NNLIB_VERSION}"' in src
+    assert '"--no-deps"' in src
+    assert "pip install nnlib" not in src  # the unrelated PyPI package
+    assert len(src.splitlines()) <= 30, "keep the setup cell short"
+    for line in src.splitlines():
+        assert len(line) <= 110, f"line too long for a notebook: {line!r}"
+    compile(src, "<setup cell>", "exec")
+
+
+# ----------------------------------------------------------------------------- running the cell
+# The cell is executed in a fresh interpreter; `google.colab` and pip are simulated.
+HARNESS = textwrap.dedent(
+    """
+    import json, subprocess, sys, types
+    scenario = sys.argv[1]
+    calls = []
+    subprocess.check_call = lambda cmd, *a, **k: calls.append(list(cmd)) or 0
+    if scenario != "local":
+        sys.modules["google"] = types.ModuleType("google")
+        sys.modules["google.colab"] = types.ModuleType("google.colab")
+    if scenario == "colab-missing":
+        sys.modules["nnlib"] = None          # `import nnlib` raises ImportError
+    elif scenario == "colab-other-version":
+        fake = types.ModuleType("nnlib"); fake.__version__ = "0.0.0-other"
+        sys.modules["nnlib"] = fake
+    import matplotlib
+    matplotlib.use("Agg")
+    exec(compile(open(sys.argv[2], encoding="utf-8").read(), "<setup cell>", "exec"), {})
+    import nnlib
+    print(json.dumps({"calls": calls, "version": nnlib.__version__,
+                      "font": matplotlib.rcParams["font.sans-serif"][0],
+                      "unicode_minus": matplotlib.rcParams["axes.unicode_minus"]}))
+    """
+)
+
+
+def _run_setup_cell(tmp_path, scenario):
+    cell = tmp_path / "cell.py"
+    cell.write_text(booktools.setup_cell_source(), encoding="utf-8")
+    harness = tmp_path / "harness.py"
+    harness.write_text(HARNESS, encoding="utf-8")
+    env = dict(os.environ, PYTHONWARNINGS="error::UserWarning")
+    proc = subprocess.run(
+        [sys.executable, str(harness), scenario, str(cell)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    return lines[:-1], json.loads(lines[-1])
+
+
+def test_setup_cell_locally_only_imports(tmp_path):
+    printed, result = _run_setup_cell(tmp_path, "local")
+    assert result["calls"] == []
+    assert printed == [f"nnlib {booktools.read_version()}"]
+    assert "CJK" in result["font"] or "Hei" in result["font"] or "Han" in result["font"]
+    assert result["unicode_minus"] is False
+
+
+@pytest.mark.parametrize("scenario", ["colab-missing", "colab-other-version"])
+def test_setup_cell_in_colab_installs_this_repository(tmp_path, scenario):
+    _printed, result = _run_setup_cell(tmp_path, scenario)
+    assert len(result["calls"]) == 1, result["calls"]
+    cmd = result["calls"][0]
+    assert cmd[1:4] == ["-m", "pip", "install"]
+    assert "--no-deps" in cmd
+    url, _ = booktools.read_repository()
+    assert f"nnlib-book @ git+{url}@v{booktools.read_version()}" in cmd
+    requested = [a for a in cmd[4:] if not a.startswith("-")]
+    for pkg in ("torch", "numpy", "matplotlib", "ipywidgets", "nnlib"):
+        assert not any(re.match(rf"{pkg}\b(?!-book)", a) for a in requested), (pkg, requested)
+    assert result["version"] == booktools.read_version()  # the freshly "installed" one is imported
+
+
+def test_setup_cell_in_colab_is_idempotent(tmp_path):
+    _printed, result = _run_setup_cell(tmp_path, "colab-installed")
+    assert result["calls"] == [], "nnlib of the right version is present: nothing to install"
+
+
+# ----------------------------------------------------------------------------- tooling
+def _dirty_notebook() -> dict:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.metadata["colab"] = {"provenance": []}
+    nb.metadata["kernelspec"] = {"name": "conda-env-x", "display_name": "x", "language": "python"}
+    run = nbformat.v4.new_code_cell("print(1)", execution_count=3,
+                                    metadata={"colab": {"base_uri": "x"}, "scrolled": True})
+    run.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    widget = nbformat.v4.new_code_cell("w", execution_count=4)
+    widget.outputs = [nbformat.v4.new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "a"},
+                              "text/plain": "IntSlider()"})]
+    checked = nbformat.v4.new_code_cell("print(2)", execution_count=5,
+                                        metadata={"tags": ["nbval-check-output"]})
+    checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 标题"), run, widget, checked]
+    return json.loads(nbformat.writes(nb))
+
+
+def test_sync_makes_a_dirty_notebook_clean():
+    dirty = _dirty_notebook()
+    assert booktools.notebook_problems(dirty)
+    clean = booktools.sync_notebook(dirty)
+    assert booktools.notebook_problems(clean) == []
+    nbformat.validate(nbformat.from_dict(clean))
+    assert clean["cells"][0]["id"] == booktools.SETUP_CELL_ID
+    assert "widgets" not in clean["metadata"] and "colab" not in clean["metadata"]
+    assert clean["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in clean["cells"][1:] if c["cell_type"] == "code"]
+    assert [c["outputs"] for c in code[:2]] == [[], []]
+    assert "".join(code[2]["outputs"][0]["text"]) == "2\n"  # compared by nbval: kept
+    assert all(c["execution_count"] is None for c in code)
+    # Idempotent, and an outdated setup cell is replaced rather than duplicated.
+    assert booktools.sync_notebook(clean) == clean
+    stale = json.loads(json.dumps(clean))
+    stale["cells"][0]["source"] = stale["cells"][0]["source"].replace(booktools.read_version(), "0.0.1")
+    assert booktools.notebook_problems(stale)
+    assert booktools.sync_notebook(stale) == clean
+
+
+def test_nbval_sanitize_file():
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "book" / "nbval_sanitize.cfg", encoding="utf-8")
+    assert parser.sections()
+
+    def sanitize(text):
+        for section in parser.sections():
+            text = re.sub(parser[section]["regex"], parser[section]["replace"], text)
+        return text
+
+    assert sanitize("用时 0.0123 s") == sanitize("用时 1.5 s")
+    assert sanitize("耗时 12 毫秒") == sanitize("耗时 3 毫秒")
+    assert sanitize("<object at 0x7f3a2b>") == sanitize("<object at 0x55aa11>")
+    assert sanitize("100%|██| 50/50 [00:01<00:00, 41.2it/s]") == sanitize("100%|██| 50/50 [00:02<00:00, 24.9it/s]")
+    # Numbers a reader is told to expect are not hidden.
+    assert sanitize("准确率 0.953，10 steps") == "准确率 0.953，10 steps"
