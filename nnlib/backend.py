@@ -171,7 +171,8 @@ def to_device(x, device, dtype=None):
         arr = x.detach().cpu().numpy() if is_torch_array(x) else x
         return arr if dtype is None or arr.dtype.name == dtype else arr.astype(dtype)
     torch = _torch()
-    t = x if is_torch_array(x) else torch.from_numpy(np.ascontiguousarray(x))
+    # np.asarray(order="C"), not np.ascontiguousarray: that one turns a 0-d array into shape (1,).
+    t = x if is_torch_array(x) else torch.from_numpy(np.asarray(x, order="C"))
     return t.to(device=target, dtype=None if dtype is None else getattr(torch, dtype))
 
 
