@@ -1,0 +1,213 @@
+"""2-D convolution as one matrix product: ``unfold`` (im2col), ``W @ cols``, and its adjoint ``fold``.
+
+A convolution layer is a linear map that is *local* (each output pixel sees a kh×kw patch) and
+*weight-shared* (every patch is multiplied by the same W). Like PyTorch, nnlib computes the
+cross-correlation
+
+    y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x_pad[n, c, i·s + u, j·s + v]
+
+(the kernel is not flipped; "convolution" is the name deep learning kept). Copying every patch
+into a column — ``unfold``, also called im2col — turns all of it into one matrix product:
+
+    cols: (C·kh·kw, N·OH·OW),   Y = W_mat @ cols,   W_mat = W reshaped to (O, C·kh·kw).
+
+The columns are built with a loop over the kh·kw kernel *offsets* (u, v), each step copying a
+strided slice of the whole batch — never a loop over pixels — using only array-API operations,
+so the same code runs on NumPy and on torch tensors (CPU or GPU).
+
+Output size along each axis: ⌊(H + 2p − k)/s⌋ + 1. nnlib insists that the division is exact
+(see :func:`output_size`): PyTorch floors it and silently ignores the rows that do not fit.
+"""
+
+import math
+
+from .. import backend
+from ..errors import ShapeError
+from . import init
+from .linear import check_positive_int
+from .module import Module, Parameter
+
+
+# --- sizes -----------------------------------------------------------------------------------------
+def pair(value, name, who, *, minimum=1):
+    """An int or a pair of ints (PyTorch's ``_pair``), each ≥ ``minimum``, as a tuple (h, w)."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{who}: {name} must be a {kind} integer or a pair of them, got {value!r}")
+    return values
+
+
+def output_size(size, kernel, stride, padding, *, who, axis):
+    """OH = (H + 2p − k)/s + 1 along one axis, or a ``ShapeError`` explaining why it does not exist.
+
+    PyTorch floors (H + 2p − k)/s; when the division leaves a remainder r, the last r rows (or
+    columns) of the padded input are never covered by any window and silently ignored. nnlib
+    raises instead, so that a mismatched stride or padding is noticed.
+    """
+    padded = size + 2 * padding
+    if kernel > padded:
+        raise ShapeError(
+            f"{who}: kernel {axis} {kernel} is larger than the padded input {axis} "
+            f"{size} + 2·{padding} = {padded}; use a smaller kernel, more padding or a larger input"
+        )
+    span, rest = divmod(padded - kernel, stride)
+    if rest:
+        dropped = f"padded {'rows' if axis == 'height' else 'columns'} {padded - rest}..{padded - 1}"
+        raise ShapeError(
+            f"{who}: output {axis} ({axis[0].upper()} + 2p − k)/s + 1 = ({size} + 2·{padding} − {kernel})/{stride} + 1 "
+            f"= {(padded - kernel) / stride + 1:g} is not an integer. PyTorch would floor it to "
+            f"⌊({size} + 2·{padding} − {kernel})/{stride}⌋ + 1 = {span + 1} and silently ignore the last {rest} "
+            f"{'row(s)' if axis == 'height' else 'column(s)'} of the padded input ({dropped}); choose a stride, "
+            f"padding or input size with ({axis[0].upper()} + 2p − k) divisible by s"
+        )
+    return span + 1
+
+
+def check_image_batch(module, x, channels, name="input"):
+    """x must be (N, C, H, W) with C = ``channels``: ``ShapeError`` naming expected and got."""
+    who = type(module).__name__
+    expected = f"(N, {channels}, H, W)" if channels is not None else "(N, C, H, W)"
+    module.check_input(x, ndim=4, describe=expected, name=name)
+    if channels is not None and x.shape[1] != channels:
+        raise ShapeError(f"{who}: {name} must have shape {expected} ({channels} channels), got {tuple(x.shape)} "
+                         f"with {x.shape[1]} channel(s)")
+    return x
+
+
+# --- unfold (im2col) and its adjoint fold (col2im) -------------------------------------------------------
+def pad_channels_first(xc, padding, value=0.0):
+    """Pad the last two axes of a (C, N, H, W) array with ``value`` (no ``pad`` in the array API)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return xc
+    xp = backend.namespace(xc)
+    c, n, h, w = xc.shape
+    out = xp.full((c, n, h + 2 * ph, w + 2 * pw), value, dtype=xc.dtype, device=backend.native_device(xc))
+    out[:, :, ph:ph + h, pw:pw + w] = xc
+    return out
+
+
+def window(u, v, out_hw, stride):
+    """The (rows, columns) slices of the padded input that kernel offset (u, v) sees, for all outputs."""
+    (oh, ow), (sh, sw) = out_hw, stride
+    return slice(u, u + sh * (oh - 1) + 1, sh), slice(v, v + sw * (ow - 1) + 1, sw)
+
+
+def unfold(x, kernel, stride, padding, out_hw, value=0.0):
+    """im2col: (N, C, H, W) → cols of shape (C·kh·kw, N·OH·OW).
+
+    Row (c, u, v) of ``cols`` holds, for every output pixel (n, i, j), the input value that
+    kernel weight W[·, c, u, v] multiplies: x_pad[n, c, i·s + u, j·s + v]. One strided slice
+    per kernel offset (u, v) fills kh·kw rows at once.
+    """
+    xp = backend.namespace(x)
+    (kh, kw), (oh, ow) = kernel, out_hw
+    n, c = x.shape[:2]
+    # Channels first, then batch: rows of cols are (c, u, v), columns are (n, i, j).
+    xc = pad_channels_first(xp.permute_dims(x, (1, 0, 2, 3)), padding, value)
+    slices = [xc[(..., *window(u, v, out_hw, stride))] for u in range(kh) for v in range(kw)]
+    cols = xp.stack(slices, axis=1)                        # (C, kh·kw, N, OH, OW)
+    return xp.reshape(cols, (c * kh * kw, n * oh * ow))
+
+
+def fold(cols, x_shape, kernel, stride, padding, out_hw):
+    """col2im, the adjoint of ``unfold``: (C·kh·kw, N·OH·OW) → (N, C, H, W).
+
+    Every input pixel was copied into one column entry per window that covers it, so its
+    gradient is the *sum* of those entries: a scatter-add, done offset by offset (each (u, v)
+    adds one strided slice). Overlapping windows (s < k) add up; padding is cut off at the end.
+    """
+    xp = backend.namespace(cols)
+    n, c, h, w = x_shape
+    (kh, kw), (oh, ow), (ph, pw) = kernel, out_hw, padding
+    d_cols = xp.reshape(cols, (c, kh * kw, n, oh, ow))
+    d_xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype, device=backend.native_device(cols))
+    for k in range(kh * kw):
+        u, v = divmod(k, kw)
+        d_xpad[(..., *window(u, v, out_hw, stride))] += d_cols[:, k]
+    d_x = d_xpad[:, :, ph:ph + h, pw:pw + w]
+    return xp.permute_dims(d_x, (1, 0, 2, 3))
+
+
+# --- the layer -------------------------------------------------------------------------------------------
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) over an (N, C_in, H, W) batch → (N, C_out, OH, OW).
+
+    ``weight`` (out_channels, in_channels, kh, kw) and ``bias`` (out_channels,) start as in
+    PyTorch: W ~ kaiming_uniform_(a=√5), i.e. U(±1/√fan_in), b ~ U(±1/√fan_in) with
+    fan_in = in_channels·kh·kw. ``kernel_size``, ``stride`` and ``padding`` are ints or pairs.
+
+    Backward. With δ = ∂J/∂y reshaped to (O, N·OH·OW) and the forward Y = W_mat @ cols:
+
+    - ∂J/∂W = δ @ colsᵀ: for each weight W[o, c, u, v], the sum over outputs of δ times the
+      input it multiplied — a *correlation of the input with δ* (δ acts as the kernel, dilated
+      by the stride);
+    - ∂J/∂b = Σ_{n,i,j} δ[n, o, i, j];
+    - ∂J/∂x = fold(W_matᵀ @ δ): each input pixel collects δ·W from every window that covers
+      it. Written out, ∂J/∂x[c, a, b] = Σ_{o,u,v} δ[o, (a−u)/s, (b−v)/s] · W[o, c, u, v] — a
+      *full convolution of δ with the kernel flipped by 180°* (δ zero-padded by k−1, stride
+      gaps filled with zeros). So the backward pass of a convolution is again a convolution,
+      computed here by the same unfold/fold machinery as the forward pass.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *,
+                 device=None, dtype=None):
+        super().__init__()
+        self.in_channels = check_positive_int(in_channels, "in_channels", "Conv2d")
+        self.out_channels = check_positive_int(out_channels, "out_channels", "Conv2d")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = pair(stride, "stride", "Conv2d")
+        self.padding = pair(padding, "padding", "Conv2d", minimum=0)
+        dtype = backend.resolve_dtype(dtype)
+        device = backend.normalize_device(device)
+        self.weight = Parameter(backend.zeros((out_channels, in_channels, *self.kernel_size), dtype, device))
+        self.bias = Parameter(backend.zeros((out_channels,), dtype, device)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # PyTorch's default: kaiming_uniform_(a=√5) gives the bound 1/√fan_in, as for Linear.
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init.fan_in_and_fan_out(self.weight.shape)
+            bound = 1.0 / math.sqrt(fan_in)
+            init.uniform_(self.bias, -bound, bound)
+
+    def output_shape(self, x_shape):
+        """(N, out_channels, OH, OW) for an input shape, or a ``ShapeError`` saying why not."""
+        n, _, h, w = x_shape
+        oh = output_size(h, self.kernel_size[0], self.stride[0], self.padding[0], who="Conv2d", axis="height")
+        ow = output_size(w, self.kernel_size[1], self.stride[1], self.padding[1], who="Conv2d", axis="width")
+        return n, self.out_channels, oh, ow
+
+    def forward(self, x):
+        check_image_batch(self, x, self.in_channels)
+        xp = backend.namespace(x)
+        n, o, oh, ow = self.output_shape(tuple(x.shape))
+        cols = unfold(x, self.kernel_size, self.stride, self.padding, (oh, ow))  # (C·kh·kw, N·OH·OW)
+        w_mat = xp.reshape(self.weight.data, (o, -1))                           # (O, C·kh·kw)
+        y = w_mat @ cols                                                         # (O, N·OH·OW)
+        if self.bias is not None:
+            y = y + self.bias.data[:, None]
+        self.save_for_backward(cols, tuple(x.shape))
+        # (O, N, OH, OW) viewed as (N, O, OH, OW): no copy. The next layer's unfold wants
+        # channels first anyway, so this memory order saves a transpose there.
+        return xp.permute_dims(xp.reshape(y, (o, n, oh, ow)), (1, 0, 2, 3))
+
+    def backward(self, grad_output):
+        cols, x_shape = self.saved_for_backward(grad_output)
+        xp = backend.namespace(grad_output)
+        o = self.out_channels
+        delta = xp.reshape(xp.permute_dims(grad_output, (1, 0, 2, 3)), (o, -1))  # δ: (O, N·OH·OW)
+        w_mat = xp.reshape(self.weight.data, (o, -1))
+        self.weight.accumulate_grad(xp.reshape(delta @ cols.T, self.weight.shape))  # ∂J/∂W = δ colsᵀ
+        if self.bias is not None:
+            self.bias.accumulate_grad(xp.sum(delta, axis=1))                         # ∂J/∂b = Σ δ
+        d_cols = w_mat.T @ delta                                                     # ∂J/∂cols = Wᵀ δ
+        return fold(d_cols, x_shape, self.kernel_size, self.stride, self.padding, tuple(grad_output.shape[2:]))
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        return s + ("" if self.bias is not None else ", bias=False")
