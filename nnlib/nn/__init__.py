@@ -11,10 +11,13 @@ from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
 from .normalization import BatchNorm2d
 from .pooling import AvgPool2d, MaxPool2d
+from .recurrent import GRU, LSTM, RNN
+from .sparse import Embedding
 
 __all__ = [
     "Module", "Parameter", "Sequential", "Linear", "Identity", "Flatten",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
     "MSELoss", "CrossEntropyLoss", "init",
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
+    "Embedding", "RNN", "LSTM", "GRU",
 ]

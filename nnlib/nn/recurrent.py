@@ -1,0 +1,412 @@
+"""Recurrent layers ``RNN``, ``LSTM``, ``GRU`` with hand-written backpropagation through time.
+
+Signatures, weight shapes, gate order and ``state_dict`` keys are PyTorch's, so weights load
+across both ways. Layer k holds
+
+    weight_ih_l{k}  (G·H, input)    weight_hh_l{k}  (G·H, H)    bias_ih_l{k}, bias_hh_l{k}  (G·H,)
+
+with G gate blocks stacked row-wise: 1 for RNN, 4 for LSTM (i, f, g, o), 3 for GRU (r, z, n).
+
+Forward, one layer, time-major x_t (N, input) → h_t (N, H):
+  RNN   h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),  φ = tanh or ReLU
+  LSTM  [i f g o] = [σ σ tanh σ](W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)
+        c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
+  GRU   [r z] = σ(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t−1} + b_h{r,z})
+        n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+
+Backward (BPTT) walks t = T−1 … 0 carrying δ_t = ∂J/∂h_t, the sum of what comes from the
+output at t (or the layer above) and from step t+1 through W_hh:
+    δ_t = ∂J/∂y_t + (∂a_{t+1}/∂h_t)ᵀ δa_{t+1} = ∂J/∂y_t + W_hhᵀ δa_{t+1}   (δa: pre-activation grads)
+Because δ_{t−1} gets multiplied by W_hh and by the gate derivatives once per step, its norm
+shrinks or grows geometrically with distance: vanishing/exploding gradients. The LSTM cell
+path c_{t−1} → c_t multiplies only by f (no W, no squashing), which is why it carries
+gradients further.
+
+All gates of a step come from one matmul (N, H) @ (H, G·H); the input projections of a whole
+layer are one matmul over all T·N rows, and so are the weight gradients. Only time and layers
+are Python loops.
+"""
+
+import math
+
+from .. import backend
+from ..errors import DeviceError, DTypeError, ShapeError
+from . import init
+from .linear import check_positive_int
+from .module import Module, Parameter
+
+
+def _sigmoid(xp, x):
+    # σ(x) = (1 + tanh(x/2))/2: one tanh, no exp overflow for large |x| on either backend.
+    return 0.5 * xp.tanh(0.5 * x) + 0.5
+
+
+class RNNBase(Module):
+    """The shared machinery: parameters, shapes and checks, the loop over layers.
+
+    Subclasses set ``gates`` and implement ``_layer_forward`` / ``_layer_backward`` (one
+    layer, time-major, batched) and, for LSTM, the (h, c) state handling.
+    """
+
+    gates = 1
+    has_cell = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, *, device=None, dtype=None):
+        super().__init__()
+        who = type(self).__name__
+        self.input_size = check_positive_int(input_size, "input_size", who)
+        self.hidden_size = check_positive_int(hidden_size, "hidden_size", who)
+        self.num_layers = check_positive_int(num_layers, "num_layers", who)
+        if dropout != 0:
+            raise ValueError(f"{who}: dropout between layers is not implemented in nnlib; got dropout={dropout!r}, "
+                             f"expected 0 (add an nn.Dropout after the layer instead)")
+        if bidirectional:
+            raise ValueError(f"{who}: bidirectional=True is not implemented in nnlib; expected bidirectional=False")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = 0.0
+        self.bidirectional = False
+        dtype, device = backend.resolve_dtype(dtype), backend.normalize_device(device)
+        gh = self.gates * hidden_size
+        for k in range(num_layers):  # PyTorch's registration order = its state_dict order
+            n_in = input_size if k == 0 else hidden_size
+            setattr(self, f"weight_ih_l{k}", Parameter(backend.zeros((gh, n_in), dtype, device)))
+            setattr(self, f"weight_hh_l{k}", Parameter(backend.zeros((gh, hidden_size), dtype, device)))
+            if self.bias:
+                setattr(self, f"bias_ih_l{k}", Parameter(backend.zeros((gh,), dtype, device)))
+                setattr(self, f"bias_hh_l{k}", Parameter(backend.zeros((gh,), dtype, device)))
+        self.record_hidden_grads = False  # set True to keep δ_t = ∂J/∂h_t of every layer and step
+        self.hidden_grads = None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # PyTorch's default: every weight and bias U(−1/√H, 1/√H).
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _weights(self, k):
+        """(W_ih, W_hh, b_ih, b_hh) of layer k (biases None without bias)."""
+        get = lambda name: getattr(self, f"{name}_l{k}", None)  # noqa: E731
+        b_ih, b_hh = (get("bias_ih").data, get("bias_hh").data) if self.bias else (None, None)
+        return get("weight_ih").data, get("weight_hh").data, b_ih, b_hh
+
+    # --- shapes and checks ----------------------------------------------------------------
+    def _describe_input(self):
+        seq = f"(N, T, {self.input_size})" if self.batch_first else f"(T, N, {self.input_size})"
+        return f"{seq} or unbatched (T, {self.input_size})"
+
+    def _check_state(self, h, name, expected, x):
+        who = type(self).__name__
+        if not backend.is_array(h):
+            raise DTypeError(f"{who}: {name} must be an array of shape {expected}, got {type(h).__name__}")
+        if tuple(h.shape) != expected:
+            raise ShapeError(f"{who}: {name} must have shape {expected} (num_layers, batch, hidden_size), "
+                             f"got {tuple(h.shape)}")
+        if backend.device_of(h) != backend.device_of(x):
+            raise DeviceError(f"{who}: {name} is on {backend.device_of(h)!r} but the input is on {backend.device_of(x)!r}")
+        if backend.dtype_name(h) != backend.dtype_name(x):
+            raise DTypeError(f"{who}: {name} has dtype {backend.dtype_name(h)} but the input is {backend.dtype_name(x)}")
+        return h
+
+    def _split_hx(self, hx, x, batched, n):
+        """Validate hx; return a list of per-state arrays (N, ...) of shape (L, N, H) or None."""
+        who = type(self).__name__
+        if hx is None:
+            return None
+        expected = (self.num_layers, n, self.hidden_size) if batched else (self.num_layers, self.hidden_size)
+        if self.has_cell:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise ShapeError(f"{who}: hx must be a tuple (h_0, c_0) of two arrays of shape {expected}, "
+                                 f"got {type(hx).__name__}")
+            states = [self._check_state(hx[0], "h_0", expected, x), self._check_state(hx[1], "c_0", expected, x)]
+        else:
+            if isinstance(hx, (tuple, list)):
+                raise ShapeError(f"{who}: hx must be one array of shape {expected}, got a {type(hx).__name__}")
+            states = [self._check_state(hx, "h_0", expected, x)]
+        xp = backend.namespace(x)
+        return [s if batched else xp.reshape(s, (self.num_layers, 1, self.hidden_size)) for s in states]
+
+    # --- forward ----------------------------------------------------------------------------
+    def forward(self, input, hx=None):
+        x = self.check_input(input, min_ndim=2, last_dim=self.input_size, describe=self._describe_input())
+        if x.ndim > 3:
+            raise ShapeError(f"{type(self).__name__}: input must have shape {self._describe_input()}, "
+                             f"got {tuple(x.shape)}")
+        xp = backend.namespace(x)
+        batched = x.ndim == 3
+        if not batched:
+            x = xp.reshape(x, (x.shape[0], 1, x.shape[1]))
+        elif self.batch_first:
+            x = xp.permute_dims(x, (1, 0, 2))  # (N, T, ·) → (T, N, ·): we loop over time
+        n = x.shape[1]
+        states = self._split_hx(hx, input, batched, n)
+        caches, finals = [], []
+        for k in range(self.num_layers):
+            init_state = None if states is None else [s[k] for s in states]
+            x, cache, final = self._layer_forward(xp, x, init_state, k)
+            caches.append(cache)
+            finals.append(final)
+        out = self._to_layout(xp, x, batched, inverse=False)
+        h_n = [xp.stack([f[i] for f in finals]) for i in range(len(finals[0]))]
+        if not batched:
+            h_n = [xp.reshape(h, (self.num_layers, self.hidden_size)) for h in h_n]
+        self.save_for_backward(caches, batched, hx is not None)
+        return out, (tuple(h_n) if self.has_cell else h_n[0])
+
+    def _to_layout(self, xp, seq, batched, inverse):
+        """Time-major (T, N, ·) ↔ the caller's layout (batch_first or unbatched)."""
+        if not batched:
+            return xp.reshape(seq, (seq.shape[0], seq.shape[2])) if not inverse else \
+                xp.reshape(seq, (seq.shape[0], 1, seq.shape[1]))
+        return xp.permute_dims(seq, (1, 0, 2)) if self.batch_first else seq
+
+    # --- backward -----------------------------------------------------------------------------
+    def backward(self, grad_output):
+        """grad_output = (∂J/∂output, ∂J/∂h_n) — for LSTM (∂J/∂output, (∂J/∂h_n, ∂J/∂c_n)) — any
+        entry may be None (no gradient flows there). Returns (∂J/∂input, ∂J/∂hx), the latter
+        shaped like hx ((∂J/∂h_0, ∂J/∂c_0) for LSTM), or None if forward got no hx."""
+        caches, batched, had_hx = self.saved_for_backward(grad_output)
+        g_seq, g_final = grad_output
+        n_states = 2 if self.has_cell else 1
+        if g_final is None:
+            g_final = [None] * n_states
+        else:
+            g_final = list(g_final) if self.has_cell else [g_final]
+        xp = backend.namespace(caches[0]["x"])
+        dy = None if g_seq is None else self._to_layout(xp, g_seq, batched, inverse=True)
+        if not batched:
+            g_final = [None if g is None else xp.reshape(g, (self.num_layers, 1, self.hidden_size)) for g in g_final]
+        grads_h0 = [[] for _ in g_final]
+        hidden_grads = [None] * self.num_layers
+        for k in reversed(range(self.num_layers)):
+            d_final = [None if g is None else g[k] for g in g_final]
+            dy, d_init, dh_all = self._layer_backward(xp, caches[k], dy, d_final, k)
+            hidden_grads[k] = dh_all
+            for i, d in enumerate(d_init):
+                grads_h0[i].insert(0, d)
+        self.hidden_grads = hidden_grads if self.record_hidden_grads else None
+        grad_input = self._to_layout(xp, dy, batched, inverse=False)
+        if not had_hx:
+            return grad_input, None
+        grad_hx = [xp.stack(g) for g in grads_h0]
+        if not batched:
+            grad_hx = [xp.reshape(g, (self.num_layers, self.hidden_size)) for g in grad_hx]
+        return grad_input, (tuple(grad_hx) if self.has_cell else grad_hx[0])
+
+    def _input_projection(self, xp, x, w_ih, bias):
+        """W_ih x_t + bias for all T·N rows at once: (T, N, in) → (T, N, G·H)."""
+        t, n, d = x.shape
+        proj = xp.reshape(x, (t * n, d)) @ w_ih.T
+        if bias is not None:
+            proj = proj + bias
+        return xp.reshape(proj, (t, n, proj.shape[1]))
+
+    def _accumulate(self, xp, k, x, h_prev, d_pre_ih, d_pre_hh):
+        """Weight gradients of layer k from the pre-activation gradients of all steps, and δx.
+
+        ∂J/∂W_ih = Σ_t δa_tᵀ x_t, ∂J/∂W_hh = Σ_t δa_tᵀ h_{t−1}, ∂J/∂b = Σ_t Σ_n δa_t: each one
+        matmul over the T·N rows. ``d_pre_hh`` differs from ``d_pre_ih`` only for GRU.
+        """
+        t, n, _ = x.shape
+        gh = d_pre_ih.shape[2]
+        w_ih, w_hh, _, _ = self._weights(k)
+        da_ih = xp.reshape(d_pre_ih, (t * n, gh))
+        da_hh = da_ih if d_pre_hh is None else xp.reshape(d_pre_hh, (t * n, gh))
+        getattr(self, f"weight_ih_l{k}").accumulate_grad(da_ih.T @ xp.reshape(x, (t * n, x.shape[2])))
+        getattr(self, f"weight_hh_l{k}").accumulate_grad(da_hh.T @ xp.reshape(h_prev, (t * n, self.hidden_size)))
+        if self.bias:
+            # RNN/LSTM add b_ih and b_hh to the same pre-activation: equal gradients (two arrays).
+            getattr(self, f"bias_ih_l{k}").accumulate_grad(xp.sum(da_ih, axis=0))
+            getattr(self, f"bias_hh_l{k}").accumulate_grad(xp.sum(da_hh, axis=0))
+        return xp.reshape(da_ih @ w_ih, (t, n, x.shape[2]))  # δx_t = W_ihᵀ δa_t: the layer below's ∂J/∂y
+
+    def _empty(self, xp, like, shape):
+        return xp.empty(shape, dtype=like.dtype, device=backend.native_device(like))
+
+    def _zeros(self, xp, like, shape):
+        return xp.zeros(shape, dtype=like.dtype, device=backend.native_device(like))
+
+    def extra_repr(self):
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        return text
+
+
+class RNN(RNNBase):
+    """Elman RNN: h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), φ = tanh (default) or relu."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, *, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    def _layer_forward(self, xp, x, init_state, k):
+        w_ih, w_hh, b_ih, b_hh = self._weights(k)
+        t_len, n, _ = x.shape
+        a = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh)
+        hs = self._empty(xp, x, (t_len + 1, n, self.hidden_size))  # h_0 … h_T
+        hs[0] = 0 if init_state is None else init_state[0]
+        w_hh_t = w_hh.T
+        for t in range(t_len):
+            pre = a[t] + hs[t] @ w_hh_t
+            hs[t + 1] = xp.tanh(pre) if self.nonlinearity == "tanh" else xp.clip(pre, min=0)
+        return hs[1:], {"x": x, "hs": hs}, [hs[t_len]]
+
+    def _layer_backward(self, xp, cache, dy, d_final, k):
+        x, hs = cache["x"], cache["hs"]
+        _, w_hh, _, _ = self._weights(k)
+        t_len, n, _ = x.shape
+        da = self._empty(xp, x, (t_len, n, self.hidden_size))
+        dh_all = self._empty(xp, x, (t_len, n, self.hidden_size)) if self.record_hidden_grads else None
+        dh = d_final[0]  # δ_T from ∂J/∂h_n (None: nothing)
+        for t in reversed(range(t_len)):
+            if dy is not None:
+                dh = dy[t] if dh is None else dh + dy[t]       # δ_t = ∂J/∂y_t + W_hhᵀ δa_{t+1}
+            if dh is None:
+                dh = self._zeros(xp, x, (n, self.hidden_size))
+            if dh_all is not None:
+                dh_all[t] = dh
+            h = hs[t + 1]
+            # δa_t = δ_t ⊙ φ'(a_t), with φ' written through h_t: 1 − h_t² (tanh), 0/1 = sign(h_t) (ReLU)
+            da[t] = dh * (1 - h * h) if self.nonlinearity == "tanh" else dh * xp.sign(h)
+            dh = da[t] @ w_hh                                      # W_hhᵀ δa_t, into h_{t−1}
+        dx = self._accumulate(xp, k, x, hs[:-1], da, None)
+        return dx, [dh], dh_all
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        return text if self.nonlinearity == "tanh" else text + f", nonlinearity={self.nonlinearity!r}"
+
+
+class LSTM(RNNBase):
+    """Long short-term memory (Hochreiter & Schmidhuber, 1997), gates i, f, g, o as in PyTorch.
+
+    ``forward(input, (h_0, c_0))`` returns ``output, (h_n, c_n)``.
+    """
+
+    gates = 4
+    has_cell = True
+
+    def _layer_forward(self, xp, x, init_state, k):
+        w_ih, w_hh, b_ih, b_hh = self._weights(k)
+        t_len, n, _ = x.shape
+        hid = self.hidden_size
+        pre = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh)
+        acts = self._empty(xp, x, (t_len, n, 4 * hid))           # [i f g o] of every step
+        hs = self._empty(xp, x, (t_len + 1, n, hid))             # h_0 … h_T
+        cs = self._empty(xp, x, (t_len + 1, n, hid))             # c_0 … c_T
+        tanh_cs = self._empty(xp, x, (t_len, n, hid))            # tanh(c_1) … tanh(c_T)
+        hs[0] = 0 if init_state is None else init_state[0]
+        cs[0] = 0 if init_state is None else init_state[1]
+        w_hh_t = w_hh.T
+        g_slice = slice(2 * hid, 3 * hid)
+        for t in range(t_len):
+            z = pre[t] + hs[t] @ w_hh_t                          # all four gates: one matmul
+            a = acts[t]
+            a[...] = _sigmoid(xp, z)
+            a[:, g_slice] = xp.tanh(z[:, g_slice])
+            i, f, g, o = a[:, :hid], a[:, hid:2 * hid], a[:, g_slice], a[:, 3 * hid:]
+            cs[t + 1] = f * cs[t] + i * g                        # c_t = f ⊙ c_{t−1} + i ⊙ g
+            tanh_cs[t] = xp.tanh(cs[t + 1])
+            hs[t + 1] = o * tanh_cs[t]                           # h_t = o ⊙ tanh(c_t)
+        cache = {"x": x, "hs": hs, "cs": cs, "acts": acts, "tanh_cs": tanh_cs}
+        return hs[1:], cache, [hs[t_len], cs[t_len]]
+
+    def _layer_backward(self, xp, cache, dy, d_final, k):
+        x, hs, cs, acts, tanh_cs = cache["x"], cache["hs"], cache["cs"], cache["acts"], cache["tanh_cs"]
+        _, w_hh, _, _ = self._weights(k)
+        t_len, n, _ = x.shape
+        hid = self.hidden_size
+        da = self._empty(xp, x, (t_len, n, 4 * hid))
+        dh_all = self._empty(xp, x, (t_len, n, hid)) if self.record_hidden_grads else None
+        dh, dc = d_final                                          # δ_T, ∂J/∂c_T
+        zeros = self._zeros(xp, x, (n, hid))
+        for t in reversed(range(t_len)):
+            if dy is not None:
+                dh = dy[t] if dh is None else dh + dy[t]          # δ_t = ∂J/∂y_t + W_hhᵀ δa_{t+1}
+            if dh is None:
+                dh = zeros
+            if dh_all is not None:
+                dh_all[t] = dh
+            a, tc = acts[t], tanh_cs[t]
+            i, f, g, o = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid], a[:, 3 * hid:]
+            # ∂J/∂c_t: from c_{t+1} (through f_{t+1}) and from h_t = o ⊙ tanh(c_t)
+            dc_t = dh * o * (1 - tc * tc)
+            dc = dc_t if dc is None else dc + dc_t
+            d = da[t]  # pre-activation grads: σ' = s(1−s), tanh' = 1 − g²
+            d[:, :hid] = dc * g * i * (1 - i)                    # i
+            d[:, hid:2 * hid] = dc * cs[t] * f * (1 - f)         # f (c_{t−1} = cs[t])
+            d[:, 2 * hid:3 * hid] = dc * i * (1 - g * g)         # g
+            d[:, 3 * hid:] = dh * tc * o * (1 - o)               # o
+            dc = dc * f                                          # into c_{t−1}: the additive path
+            dh = d @ w_hh                                        # into h_{t−1}: W_hhᵀ δa_t
+        dx = self._accumulate(xp, k, x, hs[:-1], da, None)
+        return dx, [dh, zeros if dc is None else dc], dh_all
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (Cho et al., 2014), gates r, z, n with PyTorch's placement of b_hn
+    inside the reset gate: n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))."""
+
+    gates = 3
+
+    def _layer_forward(self, xp, x, init_state, k):
+        w_ih, w_hh, b_ih, b_hh = self._weights(k)
+        t_len, n, _ = x.shape
+        hid = self.hidden_size
+        px = self._input_projection(xp, x, w_ih, b_ih)           # W_i· x_t + b_i· for all t
+        acts = self._empty(xp, x, (t_len, n, 3 * hid))           # [r z n] of every step
+        hns = self._empty(xp, x, (t_len, n, hid))                # W_hn h_{t−1} + b_hn (backward needs it)
+        hs = self._empty(xp, x, (t_len + 1, n, hid))
+        hs[0] = 0 if init_state is None else init_state[0]
+        w_hh_t = w_hh.T
+        for t in range(t_len):
+            ph = hs[t] @ w_hh_t                                  # all three gates: one matmul
+            if b_hh is not None:
+                ph = ph + b_hh
+            a = acts[t]
+            a[:, :2 * hid] = _sigmoid(xp, px[t, :, :2 * hid] + ph[:, :2 * hid])   # r, z
+            hns[t] = ph[:, 2 * hid:]
+            a[:, 2 * hid:] = xp.tanh(px[t, :, 2 * hid:] + a[:, :hid] * hns[t])     # n
+            z, nn = a[:, hid:2 * hid], a[:, 2 * hid:]
+            hs[t + 1] = nn + z * (hs[t] - nn)                    # h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+        return hs[1:], {"x": x, "hs": hs, "acts": acts, "hns": hns}, [hs[t_len]]
+
+    def _layer_backward(self, xp, cache, dy, d_final, k):
+        x, hs, acts, hns = cache["x"], cache["hs"], cache["acts"], cache["hns"]
+        _, w_hh, _, _ = self._weights(k)
+        t_len, n, _ = x.shape
+        hid = self.hidden_size
+        dx_pre = self._empty(xp, x, (t_len, n, 3 * hid))         # δ of W_ih x + b_ih
+        dh_pre = self._empty(xp, x, (t_len, n, 3 * hid))         # δ of W_hh h + b_hh
+        dh_all = self._empty(xp, x, (t_len, n, hid)) if self.record_hidden_grads else None
+        dh = d_final[0]
+        for t in reversed(range(t_len)):
+            if dy is not None:
+                dh = dy[t] if dh is None else dh + dy[t]          # δ_t = ∂J/∂y_t + (∂h_{t+1}/∂h_t)ᵀ δ_{t+1}
+            if dh is None:
+                dh = self._zeros(xp, x, (n, hid))
+            if dh_all is not None:
+                dh_all[t] = dh
+            a = acts[t]
+            r, z, nn = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:]
+            dn = dh * (1 - z) * (1 - nn * nn)                    # through n = tanh(·)
+            dxp, dhp = dx_pre[t], dh_pre[t]
+            dxp[:, 2 * hid:] = dn
+            dhp[:, 2 * hid:] = dn * r                            # W_hn h + b_hn sits inside r ⊙ (·)
+            dxp[:, :hid] = dn * hns[t] * r * (1 - r)             # r
+            dxp[:, hid:2 * hid] = dh * (hs[t] - nn) * z * (1 - z)  # z
+            dhp[:, :2 * hid] = dxp[:, :2 * hid]
+            dh = dh * z + dhp @ w_hh                             # direct path z ⊙ δ plus W_hhᵀ δa
+        dx = self._accumulate(xp, k, x, hs[:-1], dx_pre, dh_pre)
+        return dx, [dh], dh_all
