@@ -3,7 +3,7 @@ so that the weights of the document's PyTorch models load into them unchanged.""
 
 from . import backend
 from .errors import ShapeError
-from .nn import Conv2d, Linear, MaxPool2d, Module, ReLU
+from .nn import GRU, LSTM, RNN, Conv2d, Embedding, Linear, MaxPool2d, Module, ReLU
 
 
 class ConvNet(Module):
@@ -58,3 +58,128 @@ class ConvNet(Module):
         delta = backend.namespace(delta).reshape(delta, pooled_shape)  # the view's backward: reshape back
         delta = self.conv2.backward(relu2.backward(pool2.backward(delta)))
         return self.conv1.backward(relu1.backward(self.pool.backward(delta)))
+
+
+def _split_grad(grad_output):
+    """``δ`` alone, or ``(δ, ∂J/∂state)``: the gradient of the first output, optionally of the state."""
+    if isinstance(grad_output, (tuple, list)):
+        if len(grad_output) != 2:
+            raise ShapeError(f"grad_output must be δ or (δ, grad_state), got a {type(grad_output).__name__} "
+                             f"of length {len(grad_output)}")
+        return tuple(grad_output)
+    return grad_output, None
+
+
+class RNNModel(Module):
+    """The document's language model of section 4.2::
+
+        embed: Embedding(vocab_size, embed_size)          ids (N, T) → (N, T, embed_size)
+        rnn:   LSTM(embed_size, hidden_size, num_layers, batch_first=True)
+        fc:    Linear(hidden_size, vocab_size)            applied to the last step only
+
+    ``forward(x, h0, c0)`` returns ``out, (h, c)`` with ``out`` (N, vocab_size) the scores of the
+    token after the last one. ``state_dict`` keys are the PyTorch model's, so its weights load
+    both ways. ``backward(δ)`` or ``backward((δ, (∂J/∂h, ∂J/∂c)))`` routes δ through fc into the
+    last step of the LSTM output only (the other steps got no gradient from the output), then
+    back through time and into the embedding rows; it returns ``(None, ∂J/∂h0, ∂J/∂c0)`` (token
+    ids have no gradient).
+    """
+
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers, *, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.embed = Embedding(vocab_size, embed_size, **kw)
+        self.rnn = LSTM(embed_size, hidden_size, num_layers, batch_first=True, **kw)
+        self.fc = Linear(hidden_size, vocab_size, **kw)
+
+    def forward(self, x, h0=None, c0=None):
+        if (h0 is None) != (c0 is None):
+            raise ValueError("RNNModel: pass both h0 and c0, or neither (zeros)")
+        embed = self.embed(x)
+        out, (h, c) = self.rnn(embed, None if h0 is None else (h0, c0))
+        self.save_for_backward(tuple(out.shape))
+        out = self.fc(out[:, -1, :])                       # the last time step only
+        return out, (h, c)
+
+    def backward(self, grad_output):
+        grad_output = _split_grad(grad_output)
+        (seq_shape,) = self.saved_for_backward(grad_output)
+        grad_out, grad_state = grad_output
+        d_seq = None
+        if grad_out is not None:
+            d_last = self.fc.backward(grad_out)            # ∂J/∂h_T of the top layer
+            xp = backend.namespace(d_last)
+            d_seq = xp.zeros(seq_shape, dtype=d_last.dtype, device=backend.native_device(d_last))
+            d_seq[:, -1, :] = d_last                       # out[:, -1, :]'s backward: steps < T get 0
+        grad_embed, grad_hx = self.rnn.backward((d_seq, grad_state))
+        self.embed.backward(grad_embed)
+        return (None, None, None) if grad_hx is None else (None, *grad_hx)
+
+
+class RNNLanguageModel(Module):
+    """A language model that predicts the next token at *every* step (the chapter's char model).
+
+    Same layers and ``state_dict`` keys as :class:`RNNModel` (``embed``, ``rnn``, ``fc``), with
+    ``cell`` = ``"lstm"`` (default), ``"gru"``, ``"rnn_tanh"`` or ``"rnn_relu"``; fc is applied to
+    all T outputs. ``forward(x, state=None)`` returns ``logits, state``: logits (N, T, vocab_size)
+    and the final state, to feed into the next batch of a truncated-BPTT stream (nnlib builds
+    no graph, so nothing needs detaching). ``backward(δ)`` or ``backward((δ, grad_state))``
+    returns ``(None, ∂J/∂state)``.
+    """
+
+    CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", *, device=None, dtype=None):
+        super().__init__()
+        if cell not in self.CELLS:
+            raise ValueError(f"RNNLanguageModel: cell must be one of {self.CELLS}, got {cell!r}")
+        kw = dict(device=device, dtype=dtype)
+        self.cell = cell
+        self.embed = Embedding(vocab_size, embed_size, **kw)
+        if cell == "lstm":
+            self.rnn = LSTM(embed_size, hidden_size, num_layers, batch_first=True, **kw)
+        elif cell == "gru":
+            self.rnn = GRU(embed_size, hidden_size, num_layers, batch_first=True, **kw)
+        else:
+            self.rnn = RNN(embed_size, hidden_size, num_layers, nonlinearity=cell[4:], batch_first=True, **kw)
+        self.fc = Linear(hidden_size, vocab_size, **kw)
+
+    def forward(self, x, state=None):
+        out, state = self.rnn(self.embed(x), state)
+        self.save_for_backward()
+        return self.fc(out), state                         # (N, T, vocab_size): a prediction per step
+
+    def backward(self, grad_output):
+        grad_output = _split_grad(grad_output)
+        self.saved_for_backward(grad_output)
+        grad_logits, grad_state = grad_output
+        d_seq = None if grad_logits is None else self.fc.backward(grad_logits)
+        grad_embed, grad_hx = self.rnn.backward((d_seq, grad_state))
+        self.embed.backward(grad_embed)
+        return None, grad_hx
+
+    def generate(self, prefix, length, *, temperature=1.0, seed=0):
+        """Continue the id sequence ``prefix`` by ``length`` ids sampled from softmax(logits / T).
+
+        Temperature T < 1 sharpens the distribution (safer, more repetitive text), T > 1 flattens
+        it. Returns a list of ints (prefix included). Uses its own NumPy generator (``seed``), so
+        sampling does not disturb nnlib's training randomness. Runs forward only: it overwrites
+        what the last training forward saved, so call it between training steps.
+        """
+        import numpy as np
+
+        if not prefix:
+            raise ValueError("generate: prefix must contain at least one token id")
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"generate: temperature must be a positive number, got {temperature!r}")
+        rng = np.random.default_rng(seed)
+        device = self.embed.weight.device
+        ids = list(int(i) for i in prefix)
+        logits, state = self(backend.to_device(np.asarray([ids], dtype=np.int64), device))
+        for _ in range(length):
+            z = backend.to_numpy(logits[0, -1]).astype(np.float64) / temperature
+            p = np.exp(z - z.max())
+            nxt = int(rng.choice(p.size, p=p / p.sum()))
+            ids.append(nxt)
+            logits, state = self(backend.to_device(np.asarray([[nxt]], dtype=np.int64), device), state)
+        return ids
