@@ -57,9 +57,7 @@ class DivergenceGuard:
         if step % self.every:
             return
         advice = "lower the learning rate, check the inputs for NaN/Inf, or clip the gradients"
-        for name, module in self.model.named_modules():
-            if module is self.model and list(module.children()):
-                continue  # a container's output is its last layer's output
+        for name, module in _children_first(self.model):
             for output in _arrays(module.last_output):
                 if count_nonfinite(output):
                     where = f"output of layer '{name or type(module).__name__}' ({type(module).__name__})"
@@ -83,6 +81,14 @@ class DivergenceGuard:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _children_first(module, prefix=""):
+    """``(name, module)`` with each module after its children: the order their outputs are
+    computed in, so a nested container is not blamed for what its first layer produced."""
+    for name, child in module.named_children():
+        yield from _children_first(child, f"{prefix}.{name}" if prefix else name)
+    yield prefix, module
 
 
 def _arrays(tree):
