@@ -1,0 +1,219 @@
+"""Gradient flow dashboard: train an MLP live and watch each layer's gradient.
+
+Per layer it plots ‖∂J/∂W⁽ˡ⁾‖ over the steps (log scale) and the current distribution of
+log₁₀|∂J/∂W⁽ˡ⁾| for the first, middle and last layer, next to the loss. A deep sigmoid network
+with naive initialisation shows the first layers' gradients orders of magnitude below the
+last ones (vanishing gradients); ReLU with He initialisation keeps them level.
+"""
+
+import math
+import time
+
+import ipywidgets as W
+import numpy as np
+
+from .. import backend, nn, optim
+from ..diagnostics import DivergenceGuard
+from ..errors import DivergenceError
+from ..rng import manual_seed
+from . import svg
+from .live import LiveWidget, labelled
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+
+# name → (description, function(weight Parameter, activation name))
+INITS = {
+    "pytorch": ("PyTorch 默认 U(±1/√n_in)", None),
+    "naive": ("朴素 N(0, 1)", lambda w, act: nn.init.normal_(w, 0.0, 1.0)),
+    "small": ("过小 N(0, 0.01²)", lambda w, act: nn.init.normal_(w, 0.0, 0.01)),
+    "xavier": ("Xavier/Glorot", lambda w, act: nn.init.xavier_uniform_(w, gain=_gain(act))),
+    "he": ("He/Kaiming", lambda w, act: nn.init.kaiming_normal_(w, nonlinearity="relu")),
+}
+
+OPTIMIZERS = {
+    "sgd": ("SGD", lambda ps, lr: optim.SGD(ps, lr=lr)),
+    "momentum": ("动量 SGD (μ=0.9)", lambda ps, lr: optim.SGD(ps, lr=lr, momentum=0.9)),
+    "adagrad": ("AdaGrad", lambda ps, lr: optim.Adagrad(ps, lr=lr)),
+    "rmsprop": ("RMSProp", lambda ps, lr: optim.RMSprop(ps, lr=lr)),
+    "adam": ("Adam", lambda ps, lr: optim.Adam(ps, lr=lr)),
+}
+
+
+def _gain(activation):
+    return nn.init.calculate_gain({"gelu": "relu", "leaky_relu": "leaky_relu"}.get(activation, activation))
+
+
+def load_digits_data():
+    """scikit-learn's 8×8 digits (ships with the package: works offline): X (1797, 64) in [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+
+
+def build_mlp(n_in, n_out, depth, width, activation, init):
+    """``depth`` hidden layers of ``width`` units with ``activation``, initialised by ``init``."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; expected one of {sorted(INITS)}")
+    layers, sizes = [], [n_in] + [width] * depth
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
+    layers.append(nn.Linear(sizes[-1], n_out))
+    model = nn.Sequential(*layers)
+    fill = INITS[init][1]
+    if fill is not None:
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                fill(layer.weight, activation)
+                nn.init.zeros_(layer.bias)
+    return model
+
+
+class GradientFlowDashboard(LiveWidget):
+    """Train an MLP live on (X, y) and plot per-layer gradient norms, histograms and the loss.
+
+    Everything is also driveable from code (``train(steps)``, ``reset()``), which is how the
+    tests and the static book use it. ``history`` holds the recorded numbers; ``plotted`` the
+    numbers the last redraw drew.
+    """
+
+    def __init__(self, data=None, *, depth=6, width=32, activation="sigmoid", init="naive", lr=0.1,
+                 optimizer="sgd", device="numpy", batch_size=128, steps=200, seed=0, min_interval=0.2):
+        super().__init__(min_interval)
+        self.X_all, self.y_all = load_digits_data() if data is None else data
+        if self.X_all.ndim != 2 or self.y_all.shape != (self.X_all.shape[0],):
+            raise ValueError(f"data must be (X of shape (N, features), y of shape (N,)), got {self.X_all.shape}, {self.y_all.shape}")
+        self.n_classes = int(self.y_all.max()) + 1
+        self.seed, self.batch_size = seed, batch_size
+        devices = backend.available_devices()
+        if device not in devices:
+            raise ValueError(f"device {device!r} is not available here; choose one of {devices}")
+        self.depth = labelled(W.IntSlider(value=depth, min=1, max=20), "隐藏层数")
+        self.width = labelled(W.IntSlider(value=width, min=4, max=256, step=4), "每层宽度")
+        self.activation = labelled(W.Dropdown(options=list(ACTIVATIONS), value=activation), "激活函数")
+        self.init = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in INITS.items()], value=init), "初始化")
+        self.lr = labelled(W.FloatLogSlider(value=lr, base=10, min=-4, max=0.5, step=0.1, readout_format=".1e"), "学习率")
+        self.optimizer_name = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in OPTIMIZERS.items()], value=optimizer), "优化器")
+        self.device = labelled(W.Dropdown(options=devices, value=device), "设备")
+        self.steps = labelled(W.IntText(value=steps), "步数")
+        self.train_button = W.Button(description="训练", button_style="primary", icon="play")
+        self.reset_button = W.Button(description="重置模型", icon="refresh")
+        self.train_button.on_click(lambda _: self.train(self.steps.value))
+        self.reset_button.on_click(lambda _: self.reset())
+        for control in (self.depth, self.width, self.activation, self.init, self.device):
+            control.observe(lambda _: self.reset(), names="value")
+        self.lr.observe(self._set_lr, names="value")
+        self.optimizer_name.observe(lambda _: self._new_optimizer(), names="value")
+        self.charts = W.HTML()
+        controls = W.HBox([W.VBox([self.depth, self.width, self.activation, self.init]),
+                           W.VBox([self.lr, self.optimizer_name, self.device, self.steps]),
+                           W.VBox([self.train_button, self.reset_button])], layout={"flex_flow": "row wrap"})
+        self.view.children = [controls, self.status, self.charts]
+        self.reset()
+
+    # --- model and training ---------------------------------------------------------------
+    def reset(self):
+        """Build a fresh model from the controls and forget the history."""
+        manual_seed(self.seed)
+        self.model = build_mlp(self.X_all.shape[1], self.n_classes, self.depth.value, self.width.value,
+                               self.activation.value, self.init.value).to(self.device.value)
+        self.X = backend.to_device(self.X_all, self.device.value)
+        self.y = backend.to_device(self.y_all, self.device.value)
+        self.criterion = nn.CrossEntropyLoss()
+        self.linear_names = [name for name, m in self.model.named_modules() if isinstance(m, nn.Linear)]
+        self.history = {"step": [], "loss": [], "grad_norm": {n: [] for n in self.linear_names}}
+        self.rng = np.random.default_rng(self.seed)
+        self._new_optimizer()
+        self.diverged = None
+        self.set_status(f"新模型：{self.depth.value} 个隐藏层 × {self.width.value}，{self.activation.value}，"
+                        f"{INITS[self.init.value][0]}，设备 {self.model.device}")
+        self.redraw()
+
+    def _new_optimizer(self):
+        self.optimizer = OPTIMIZERS[self.optimizer_name.value][1](list(self.model.parameters()), self.lr.value)
+
+    def _set_lr(self, change):
+        for group in self.optimizer.param_groups:
+            group["lr"] = change["new"]
+
+    def train(self, steps):
+        """Train ``steps`` minibatch steps, redrawing at most every ``min_interval`` seconds."""
+        if self.diverged:
+            self.set_status(f"{self.diverged} —— 请点“重置模型”或调小学习率", error=True)
+            return self
+        guard = DivergenceGuard(self.model, every=10)
+        start = time.perf_counter()
+        done = 0
+        try:
+            for _ in range(steps):
+                self._step(guard)
+                done += 1
+                self.maybe_redraw()
+        except DivergenceError as err:
+            self.diverged = f"训练在第 {err.step} 步发散（{err.kind}: {err.where}）"
+        except KeyboardInterrupt:
+            self.set_status("已中断")
+        finally:
+            guard.close()
+        elapsed = time.perf_counter() - start
+        self.redraw()
+        if self.diverged:
+            self.set_status(self.diverged, error=True)
+        elif done:
+            self.set_status(f"第 {len(self.history['step'])} 步：损失 {self.history['loss'][-1]:.4f}，"
+                            f"训练集准确率 {self.accuracy():.1%}，{done / elapsed:.0f} 步/秒（设备 {self.model.device}）")
+        return self
+
+    def _step(self, guard):
+        idx = self.rng.choice(len(self.y_all), size=min(self.batch_size, len(self.y_all)), replace=False)
+        idx = backend.to_device(idx, self.device.value)
+        x, y = self.X[idx], self.y[idx]
+        self.model.zero_grad()
+        loss = self.criterion(self.model(x), y)
+        self.model.backward(self.criterion.backward())
+        step = len(self.history["step"])
+        guard.check(step, loss)
+        for name, module in self.model.named_modules():
+            if name in self.history["grad_norm"]:
+                self.history["grad_norm"][name].append(float(_norm(module.weight.grad)))
+        self.history["step"].append(step)
+        self.history["loss"].append(float(loss))
+        self.optimizer.step()
+
+    def accuracy(self):
+        """Accuracy on all of (X, y)."""
+        logits = backend.to_numpy(self.model(self.X))
+        return float(np.mean(np.argmax(logits, axis=1) == self.y_all))
+
+    # --- drawing ------------------------------------------------------------------------------
+    def _layers_for_histogram(self):
+        names = self.linear_names
+        picks = sorted({0, len(names) // 2, len(names) - 1})
+        return [names[i] for i in picks]
+
+    def _render(self):
+        steps = np.array(self.history["step"])
+        norms = {f"第{i + 1}层": (steps, np.array(v)) for i, v in enumerate(self.history["grad_norm"].values())}
+        modules = dict(self.model.named_modules())
+        hist_names = self._layers_for_histogram()
+        grads = []
+        for name in hist_names:
+            g = modules[name].weight.grad
+            with np.errstate(divide="ignore"):
+                grads.append(np.log10(np.abs(backend.to_numpy(g))) if g is not None else np.array([]))
+        labels = [f"第{self.linear_names.index(n) + 1}层" for n in hist_names]
+        hist_svg, (counts, edges) = svg.histogram(grads, title="当前梯度分布", xlabel="log₁₀|∂J/∂W|", labels=labels)
+        self.plotted = {"grad_norm": {n: v[1] for n, v in norms.items()}, "loss": np.array(self.history["loss"]),
+                        "histogram_layers": hist_names, "histogram_counts": counts, "histogram_edges": edges}
+        self.charts.value = svg.row(
+            svg.line_chart({"损失": (steps, self.plotted["loss"])}, title="训练损失", xlabel="步数", show_legend=False),
+            svg.line_chart(norms, title="各层权重梯度范数 ‖∂J/∂W‖", xlabel="步数", log_y=True),
+            hist_svg,
+        )
+
+
+def _norm(array):
+    xp = backend.namespace(array)
+    return math.sqrt(float(xp.sum(array * array)))

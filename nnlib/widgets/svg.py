@@ -1,0 +1,222 @@
+"""Tiny SVG charts for the live widgets.
+
+Why not matplotlib for the live views: a matplotlib redraw plus PNG encoding costs tens to
+hundreds of milliseconds, which at 5 redraws per second would eat most of the training time.
+Building an SVG string costs about a millisecond, the browser draws it (with its own fonts, so
+Chinese labels always render), and it stays sharp at any zoom. Everything here returns plain
+SVG/HTML strings that an ``ipywidgets.HTML`` shows; the numbers each chart was drawn from are
+kept by the widgets for tests.
+"""
+
+import html
+import itertools
+import math
+
+import numpy as np
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+FONT = "font-family='sans-serif'"
+_ids = itertools.count()
+
+
+def unique_id(prefix):
+    """Element ids must be unique across all the SVGs on a page."""
+    return f"nnlib-{prefix}-{next(_ids)}"
+
+
+def color(i):
+    return PALETTE[i % len(PALETTE)]
+
+
+def nice_ticks(lo, hi, count=5):
+    """Round tick values covering [lo, hi] (steps of 1, 2 or 5 × 10^k)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(count, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def fmt(value):
+    """Short tick label: 0.001 → 1e-03, 2500 → 2.5e+03, 0.25 → 0.25."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e4 or abs(value) < 1e-2:
+        return f"{value:.0e}"
+    return f"{value:.3g}"
+
+
+class Frame:
+    """A plotting area: maps data coordinates to pixels and draws axes, ticks and labels."""
+
+    def __init__(self, width, height, xlim, ylim, *, log_y=False, title="", xlabel="", ylabel="",
+                 margin=(28, 12, 34, 52)):
+        self.width, self.height = width, height
+        self.top, self.right, self.bottom, self.left = margin
+        self.log_y = log_y
+        self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
+        self.xlim = _widen(*xlim)
+        ylim = (math.log10(ylim[0]), math.log10(ylim[1])) if log_y else ylim
+        self.ylim = _widen(*ylim)
+
+    def x(self, values):
+        lo, hi = self.xlim
+        return self.left + (np.asarray(values, dtype=float) - lo) / (hi - lo) * (self.width - self.left - self.right)
+
+    def y(self, values):
+        values = np.asarray(values, dtype=float)
+        if self.log_y:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.log10(values)
+        lo, hi = self.ylim
+        return self.height - self.bottom - (values - lo) / (hi - lo) * (self.height - self.top - self.bottom)
+
+    def axes(self):
+        parts = []
+        x0, x1 = self.left, self.width - self.right
+        y0, y1 = self.top, self.height - self.bottom
+        parts.append(f"<rect x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}' fill='white' stroke='#999'/>")
+        for t in nice_ticks(*self.xlim):
+            px = float(self.x(t))
+            parts.append(f"<line x1='{px:.1f}' y1='{y1}' x2='{px:.1f}' y2='{y1 + 4}' stroke='#666'/>")
+            parts.append(f"<text x='{px:.1f}' y='{y1 + 15}' font-size='10' text-anchor='middle' {FONT}>{fmt(t)}</text>")
+        if self.log_y:
+            lo, hi = self.ylim
+            step = max(1, math.ceil((hi - lo) / 6))
+            ticks = [(10.0**k, f"1e{k}") for k in range(math.ceil(lo), math.floor(hi) + 1, step)]
+        else:
+            ticks = [(t, fmt(t)) for t in nice_ticks(*self.ylim)]
+        for value, label in ticks:
+            py = float(self.y(value))
+            parts.append(f"<line x1='{x0}' y1='{py:.1f}' x2='{x1}' y2='{py:.1f}' stroke='#eee'/>")
+            parts.append(f"<text x='{x0 - 4}' y='{py + 3:.1f}' font-size='10' text-anchor='end' {FONT}>{label}</text>")
+        if self.title:
+            parts.append(f"<text x='{self.width / 2}' y='16' font-size='13' text-anchor='middle' {FONT}>{html.escape(self.title)}</text>")
+        if self.xlabel:
+            parts.append(f"<text x='{(x0 + x1) / 2}' y='{self.height - 4}' font-size='11' text-anchor='middle' {FONT}>{html.escape(self.xlabel)}</text>")
+        if self.ylabel:
+            parts.append(f"<text x='12' y='{(y0 + y1) / 2}' font-size='11' text-anchor='middle' {FONT} "
+                         f"transform='rotate(-90 12 {(y0 + y1) / 2})'>{html.escape(self.ylabel)}</text>")
+        return parts
+
+    def clip_id(self):
+        if not hasattr(self, "_clip_id"):
+            self._clip_id = unique_id("clip")
+        return self._clip_id
+
+    def clip_def(self):
+        return (f"<defs><clipPath id='{self.clip_id()}'><rect x='{self.left}' y='{self.top}' "
+                f"width='{self.width - self.left - self.right}' height='{self.height - self.top - self.bottom}'/>"
+                f"</clipPath></defs>")
+
+    def svg(self, body, outside=()):
+        """The finished SVG: ``body`` clipped to the plotting area, ``outside`` (legends) not."""
+        return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{self.width}' height='{self.height}' "
+                f"viewBox='0 0 {self.width} {self.height}'>{self.clip_def()}{''.join(self.axes())}"
+                f"<g clip-path='url(#{self.clip_id()})'>{''.join(body)}</g>{''.join(outside)}</svg>")
+
+
+def _widen(lo, hi):
+    """Give an empty or degenerate range some width so the mapping is defined."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return (0.0, 1.0)
+    if hi - lo < 1e-12 * max(abs(lo), abs(hi), 1e-300):
+        pad = abs(lo) * 0.1 or 1.0
+        return (lo - pad, hi + pad)
+    return (lo, hi)
+
+
+def polyline(frame, xs, ys, stroke, width=1.6, dash=None):
+    """One line; NaN/Inf points (or ≤ 0 on a log axis) break the line instead of corrupting it."""
+    px, py = frame.x(xs), frame.y(ys)
+    ok = np.isfinite(px) & np.isfinite(py)
+    pieces, current = [], []
+    for good, a, b in zip(ok, px, py):
+        if good:
+            current.append(f"{a:.1f},{b:.1f}")
+        elif current:
+            pieces.append(current)
+            current = []
+    if current:
+        pieces.append(current)
+    style = f" stroke-dasharray='{dash}'" if dash else ""
+    return "".join(f"<polyline points='{' '.join(p)}' fill='none' stroke='{stroke}' stroke-width='{width}'{style}/>"
+                   for p in pieces)
+
+
+LEGEND_WIDTH = 92
+
+
+def legend(frame, names, colors, dashes=None):
+    """Legend in the right margin (charts that have one reserve ``LEGEND_WIDTH`` there)."""
+    parts = []
+    x = frame.width - LEGEND_WIDTH + 8
+    y = frame.top + 8
+    for i, (name, c) in enumerate(zip(names, colors)):
+        dash = f" stroke-dasharray='{dashes[i]}'" if dashes and dashes[i] else ""
+        parts.append(f"<line x1='{x}' y1='{y - 4}' x2='{x + 16}' y2='{y - 4}' stroke='{c}' stroke-width='2'{dash}/>")
+        parts.append(f"<text x='{x + 20}' y='{y}' font-size='10' {FONT}>{html.escape(str(name))}</text>")
+        y += 13
+    return "".join(parts)
+
+
+def _finite_range(arrays, positive=False):
+    values = [np.asarray(a, dtype=float).ravel() for a in arrays if len(a)]
+    if not values:
+        return (1.0, 10.0) if positive else (0.0, 1.0)
+    v = np.concatenate(values)
+    v = v[np.isfinite(v) & ((v > 0) if positive else True)]
+    if v.size == 0:
+        return (1.0, 10.0) if positive else (0.0, 1.0)
+    return float(v.min()), float(v.max())
+
+
+def line_chart(series, *, width=400, height=220, title="", xlabel="", ylabel="", log_y=False,
+               ylim=None, dashes=None, show_legend=True):
+    """Lines from ``series = {name: (xs, ys)}``; ``log_y`` plots y on a log10 axis."""
+    names = list(series)
+    xs_all = [series[n][0] for n in names]
+    ys_all = [series[n][1] for n in names]
+    xlim = _finite_range(xs_all)
+    if ylim is None:
+        ylim = _finite_range(ys_all, positive=log_y)
+        if not log_y:
+            lo, hi = ylim
+            pad = 0.05 * (hi - lo)
+            ylim = (lo - pad, hi + pad)
+    right = LEGEND_WIDTH if show_legend and names else 12
+    frame = Frame(width, height, xlim, ylim, log_y=log_y, title=title, xlabel=xlabel, ylabel=ylabel,
+                  margin=(28, right, 34, 52))
+    colors = [color(i) for i in range(len(names))]
+    body = [polyline(frame, series[n][0], series[n][1], c, dash=(dashes or {}).get(n)) for n, c in zip(names, colors)]
+    outside = [legend(frame, names, colors, [(dashes or {}).get(n) for n in names])] if show_legend and names else []
+    return frame.svg(body, outside)
+
+
+def histogram(samples, *, bins=30, width=400, height=220, title="", xlabel="", ylabel="", labels=None):
+    """Overlaid step histograms of one or more sample arrays (shared bin edges)."""
+    samples = [np.asarray(s, dtype=float).ravel() for s in samples]
+    samples = [s[np.isfinite(s)] for s in samples]
+    lo, hi = _finite_range(samples)
+    edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.linspace(lo - 0.5, hi + 0.5, bins + 1)
+    counts = [np.histogram(s, bins=edges)[0] for s in samples]
+    top = max([c.max() for c in counts if c.size] + [1])
+    frame = Frame(width, height, (edges[0], edges[-1]), (0, top * 1.05), title=title, xlabel=xlabel, ylabel=ylabel,
+                  margin=(28, LEGEND_WIDTH if labels else 12, 34, 52))
+    body = []
+    for i, c in enumerate(counts):
+        xs = np.repeat(edges, 2)[1:-1]
+        ys = np.repeat(c, 2)
+        body.append(polyline(frame, xs, ys, color(i), width=1.4))
+    outside = [legend(frame, labels, [color(i) for i in range(len(labels))])] if labels else []
+    return frame.svg(body, outside), (counts, edges)
+
+
+def row(*parts):
+    """Place SVG strings side by side (wrapping on narrow screens)."""
+    return "<div style='display:flex;flex-wrap:wrap;gap:6px'>" + "".join(parts) + "</div>"
