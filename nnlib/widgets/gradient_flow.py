@@ -143,16 +143,19 @@ class GradientFlowDashboard(LiveWidget):
         if self.diverged:
             self.set_status(f"{self.diverged} —— 请点“重置模型”或调小学习率", error=True)
             return self
-        guard = DivergenceGuard(self.model, every=10)
+        guard = DivergenceGuard(self.model)
         start = time.perf_counter()
         done = 0
         try:
             for _ in range(steps):
-                self._step(guard)
+                with np.errstate(over="ignore", invalid="ignore"):  # the guard reports NaN/Inf instead
+                    self._step(guard)
                 done += 1
                 self.maybe_redraw()
         except DivergenceError as err:
-            self.diverged = f"训练在第 {err.step} 步发散（{err.kind}: {err.where}）"
+            what = {"activation": "层 '{}' 的输出", "loss": "损失{}", "gradient": "参数 '{}' 的梯度",
+                    "parameter": "参数 '{}'"}[err.kind].format(err.where if err.kind != "loss" else "")
+            self.diverged = f"训练在第 {err.step} 步发散：{what}出现 NaN/Inf"
         except KeyboardInterrupt:
             self.set_status("已中断")
         finally:

@@ -45,13 +45,12 @@ VELOCITY_KEY = {"动量": "momentum_buffer", "Nesterov": "momentum_buffer", "Ada
 
 
 @functools.lru_cache(maxsize=8)
-def contour_background(surface_name, pixels=300):
-    """The surface's filled contours as a base64 PNG covering exactly xlim × ylim."""
+def contour_background(surface, pixels=300):
+    """The surface's filled contours as a base64 PNG covering exactly xlim × ylim (cached)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
-    surface = get_surface(surface_name)
     X, Y, Z = surface.grid(200)
     fig = Figure(figsize=(pixels / 100, pixels / 100), dpi=100)
     FigureCanvasAgg(fig)
@@ -101,7 +100,7 @@ def path_overlay(surface, paths, *, arrows=None, title="", width=420, height=320
     w, h = width - frame.left - frame.right, height - frame.top - frame.bottom
     body = [f"<defs><marker id='{arrowhead}' markerWidth='6' markerHeight='6' refX='5' refY='3' orient='auto'>"
             f"<path d='M0,0 L6,3 L0,6 z' fill='black'/></marker></defs>",
-            f"<image href='data:image/png;base64,{contour_background(surface.name)}' x='{left}' y='{top}' "
+            f"<image href='data:image/png;base64,{contour_background(surface)}' x='{left}' y='{top}' "
             f"width='{w}' height='{h}' preserveAspectRatio='none'/>"]
     mx, my = float(frame.x(surface.minimum[0])), float(frame.y(surface.minimum[1]))
     body.append(f"<text x='{mx:.1f}' y='{my + 4:.1f}' font-size='14' text-anchor='middle' fill='white'>★</text>")
