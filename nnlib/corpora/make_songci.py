@@ -4,7 +4,8 @@
     python make_songci.py package/dist/songci songci.txt
 
 Takes the 宋词三百首 selection first, then the complete Song ci (全宋词) in the package's file
-order, skipping repeats, until the file would exceed LIMIT bytes. One ci per line:
+order, skipping repeats and ci with lost characters (□), until the file would exceed LIMIT
+bytes. One ci per line:
 《tune name》text. Kept next to the corpus so that it can be checked and rebuilt.
 """
 

@@ -1,0 +1,121 @@
+"""Embedding: lookup forward, scatter-add backward (repeated ids accumulate), errors."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nnlib
+from nnlib import gradcheck as gc
+from nnlib import nn
+from nnlib.errors import DeviceError, DTypeError, ShapeError
+from nnlib.nn.sparse import index_add_rows
+
+torch = pytest.importorskip("torch")
+
+SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+TOL = {"float64": 1e-12, "float32": 1e-6}
+
+
+def pair(num, dim, device, dtype):
+    ours = nn.Embedding(num, dim, dtype=dtype).to(device)
+    theirs = torch.nn.Embedding(num, dim).to(device="cpu" if device == "numpy" else device, dtype=getattr(torch, dtype))
+    theirs.load_state_dict({"weight": torch.as_tensor(nnlib.to_numpy(ours.weight.data))})
+    return ours, theirs
+
+
+@SETTINGS
+@given(num=st.integers(1, 6), dim=st.integers(1, 4),
+       id_shape=st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple), seed=st.integers(0, 2**16))
+def test_parity_with_torch(device, float_dtype, num, dim, id_shape, seed):
+    ours, theirs = pair(num, dim, device, float_dtype)
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, num, size=id_shape)  # few rows, many positions: ids repeat
+    if id_shape == ():
+        ids = np.asarray(ids)
+    tdev = "cpu" if device == "numpy" else device
+    y = ours(nnlib.to_device(ids, device))
+    ty = theirs(torch.as_tensor(ids, device=tdev))
+    assert tuple(y.shape) == tuple(ty.shape) == id_shape + (dim,)
+    np.testing.assert_array_equal(nnlib.to_numpy(y), ty.detach().cpu().numpy())  # a lookup is exact
+    g = rng.standard_normal(id_shape + (dim,)).astype(float_dtype)
+    (ty * torch.as_tensor(g, device=tdev)).sum().backward()
+    assert ours.backward(nnlib.to_device(g, device)) is None  # ids get no gradient
+    np.testing.assert_allclose(nnlib.to_numpy(ours.weight.grad), theirs.weight.grad.cpu().numpy(),
+                               rtol=TOL[float_dtype], atol=TOL[float_dtype])
+
+
+def test_repeated_ids_accumulate_and_unused_rows_stay_zero():
+    emb = nn.Embedding(5, 2, dtype="float64")
+    emb(np.array([[3, 3], [3, 1]]))
+    emb.backward(np.ones((2, 2, 2)))
+    np.testing.assert_array_equal(emb.weight.grad, [[0, 0], [1, 1], [0, 0], [3, 3], [0, 0]])
+    emb(np.array([1]))
+    emb.backward(np.full((1, 2), 0.5))  # .grad accumulates across backward passes, as in PyTorch
+    np.testing.assert_array_equal(emb.weight.grad[1], [1.5, 1.5])
+
+
+def test_index_add_rows_numpy_and_torch_agree():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 50, 2000)
+    values = rng.standard_normal((2000, 3))
+    expected = np.zeros((60, 3))
+    np.add.at(expected, ids, values)
+    got_np = index_add_rows(np, (60, 3), ids, values)
+    import array_api_compat.torch as xpt
+    got_t = index_add_rows(xpt, (60, 3), torch.as_tensor(ids), torch.as_tensor(values))
+    np.testing.assert_allclose(got_np, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got_t.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_gradcheck_with_central_differences():
+    emb = nn.Embedding(4, 3, dtype="float64")
+    table = gc.gradcheck(emb, (np.array([[0, 2, 2], [3, 0, 2]]),))
+    assert [row[0] for row in table.rows] == ["weight"]
+
+
+def test_state_dict_both_ways():
+    theirs = torch.nn.Embedding(7, 3)
+    ours = nn.Embedding(7, 3)
+    ours.load_state_dict(theirs.state_dict())
+    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    back = torch.nn.Embedding(7, 3)
+    back.load_state_dict({k: torch.as_tensor(v) for k, v in ours.state_dict().items()})
+    assert torch.equal(back.weight, theirs.weight)
+
+
+def test_init_is_standard_normal():
+    nnlib.manual_seed(0)
+    w = nn.Embedding(400, 50).weight.data
+    assert w.dtype == np.float32
+    assert abs(w.mean()) < 0.02 and abs(w.std() - 1) < 0.02
+
+
+@pytest.mark.parametrize("bad,match", [(np.array([0, 5]), r"\[0, 4\].*got values in \[0, 5\]"),
+                                       (np.array([[-1, 2]]), r"got values in \[-1, 2\]")])
+def test_ids_out_of_range(bad, match):
+    with pytest.raises(ValueError, match=match):
+        nn.Embedding(5, 2)(bad)
+
+
+def test_non_integer_ids():
+    emb = nn.Embedding(5, 2)
+    with pytest.raises(DTypeError, match="integer token ids, got dtype float32"):
+        emb(np.array([1.0, 2.0], np.float32))
+    with pytest.raises(DTypeError, match="got list"):
+        emb([1, 2])
+    with pytest.raises(ShapeError, match="empty"):
+        emb(np.zeros((0,), np.int64))
+
+
+def test_ids_on_another_device():
+    with pytest.raises(DeviceError, match="nnlib.to_device"):
+        nn.Embedding(5, 2)(torch.tensor([1, 2]))
+
+
+def test_grad_output_shape_is_checked():
+    emb = nn.Embedding(5, 2)
+    emb(np.array([1, 2, 3]))
+    with pytest.raises(ShapeError, match=r"\(3, 2\)"):
+        emb.backward(np.ones((3, 3), np.float32))
