@@ -92,6 +92,15 @@ class Module:
             self._buffers[name] = value
         object.__setattr__(self, name, value)
 
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails; without _parameters, Module.__init__ never ran.
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}: Module.__init__() was not run; "
+                f"call super().__init__() first in {type(self).__name__}.__init__"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def register_buffer(self, name, array):
         """A non-trainable array saved in ``state_dict`` (e.g. BatchNorm's running mean)."""
         self._buffers[name] = array
