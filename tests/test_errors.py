@@ -64,6 +64,15 @@ class ForgetsSuperInit(nn.Module):
         self.weight = nn.Parameter(np.ones(2))
 
 
+class StatelessForgetsSuperInit(nn.Module):
+    def __init__(self):
+        pass
+
+    def forward(self, x):
+        self.save_for_backward()
+        return 2 * x
+
+
 CE = nn.CrossEntropyLoss
 LOGITS = ones(4, 3)
 
@@ -157,6 +166,10 @@ CASES = [
     pytest.param(lambda: nn.Parameter(np.ones(2)).accumulate_grad(np.ones(3)), ShapeError, ["(3,)", "(2,)"],
                  id="Parameter-grad-shape"),
     pytest.param(ForgetsSuperInit, AttributeError, ["super().__init__()", "ForgetsSuperInit"], id="no-super-init"),
+    *[pytest.param(lambda use=use: use(StatelessForgetsSuperInit()), AttributeError,
+                   ["super().__init__()", "StatelessForgetsSuperInit"], id=f"no-super-init-{name}")
+      for name, use in [("call", lambda m: m(ones(2))), ("parameters", lambda m: list(m.parameters())),
+                        ("state_dict", lambda m: m.state_dict()), ("eval", lambda m: m.eval())]],
     pytest.param(lambda: nnlib.manual_seed(-1), ValueError, ["non-negative integer", "-1"], id="seed-negative"),
     pytest.param(lambda: nnlib.manual_seed(1.5), ValueError, ["non-negative integer", "1.5"], id="seed-float"),
     pytest.param(lambda: DivergenceGuard(linear(), every=0), ValueError, ["every", "positive integer", "0"],
