@@ -5,8 +5,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Override to choose a torch build, e.g. TORCH_SPEC='torch==2.13.0' (a CPU wheel).
 TORCH_SPEC ?= torch>=2.1
+PYTEST := $(BIN)/python -m pytest
+NOTEBOOKS := $(wildcard chapters/*.ipynb)
+NNLIB_SOURCES := $(shell find nnlib -name '*.py')
 
-.PHONY: setup book test bench clean
+.PHONY: setup book test test-unit test-notebooks test-browser notebooks-clean bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -16,11 +19,38 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --no-deps -e .
 	touch $@
 
-book: setup
+# The book executes every chapter (jupyter-cache: a rebuild re-runs only changed notebooks).
+# The cache does not see nnlib's code, so it is dropped whenever nnlib changes: the pages
+# never show outputs of an older library.
+_build/.nnlib-stamp: $(NNLIB_SOURCES)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
+book: setup _build/.nnlib-stamp
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 
+# In this order, also under `make -j`: the browser test reads the book `book` has just built.
 test: setup
-	$(BIN)/python -m pytest
+	$(MAKE) test-unit
+	$(MAKE) test-notebooks
+	$(MAKE) book
+	$(MAKE) test-browser
+
+test-unit: setup
+	$(PYTEST) --ignore=tests/test_book_html.py
+
+# Every cell of every chapter runs; cells tagged nbval-check-output are compared with
+# their stored outputs (timings, addresses sanitised by book/nbval_sanitize.cfg).
+test-notebooks: setup
+	$(PYTEST) -p no:cacheprovider --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with book/nbval_sanitize.cfg $(NOTEBOOKS)
+
+test-browser: setup
+	NNLIB_BOOK_STRICT=1 $(PYTEST) tests/test_book_html.py
+
+# Rewrite every chapter's setup cell from its template and strip outputs/metadata.
+notebooks-clean: setup
+	$(BIN)/python book/booktools.py sync
 
 bench: setup
 	$(BIN)/python bench/mlp.py

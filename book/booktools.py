@@ -146,6 +146,7 @@ def strip_notebook(nb: dict) -> dict:
     meta["kernelspec"] = dict(KERNELSPEC)
     meta["language_info"] = {"name": "python"}
     nb["metadata"] = meta
+    code_index = 0
     for cell in nb.get("cells", []):
         cell["metadata"] = {
             k: v for k, v in cell.get("metadata", {}).items() if k in CELL_METADATA_KEYS and v
@@ -157,19 +158,24 @@ def strip_notebook(nb: dict) -> dict:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
             continue
+        code_index += 1
         cell["execution_count"] = None
         if CHECK_OUTPUT_TAG in cell["metadata"].get("tags", []):
+            # nbval skips (and with outputs, fails) a reference cell whose execution_count is
+            # null, so checked cells get a count: their position among code cells, which is
+            # deterministic and what a top-to-bottom run shows.
             kept = []
             for out in cell.get("outputs", []):
                 out = dict(out)
                 if "execution_count" in out:
-                    out["execution_count"] = None
+                    out["execution_count"] = code_index
                 if "data" in out:
                     out["data"] = {k: v for k, v in out["data"].items() if k != WIDGET_MIME}
                     if not out["data"]:
                         continue
                 kept.append(out)
             cell["outputs"] = kept
+            cell["execution_count"] = code_index if kept else None
         else:
             cell["outputs"] = []
     return nb
@@ -177,7 +183,7 @@ def strip_notebook(nb: dict) -> dict:
 
 def sync_notebook(nb: dict, root: Path = ROOT) -> dict:
     """Strip ``nb`` and make its first cell the current setup cell (replace or insert)."""
-    nb = strip_notebook(nb)
+    nb = copy.deepcopy(nb)
     cells = nb.setdefault("cells", [])
     first = cells[0] if cells else None
     if first is not None and (
@@ -193,7 +199,7 @@ def sync_notebook(nb: dict, root: Path = ROOT) -> dict:
             cell["id"] = f"cell-{i}"
         seen.add(cell["id"])
     nb["nbformat"], nb["nbformat_minor"] = 4, max(5, nb.get("nbformat_minor", 5))
-    return nb
+    return strip_notebook(nb)  # last: execution counts depend on the cells' final positions
 
 
 def notebook_problems(nb: dict, root: Path = ROOT) -> list[str]:
@@ -213,8 +219,10 @@ def notebook_problems(nb: dict, root: Path = ROOT) -> list[str]:
         if cell.get("cell_type") == "code":
             if cell.get("outputs") and CHECK_OUTPUT_TAG not in tags:
                 problems.append(f"cell {i} has outputs but is not tagged {CHECK_OUTPUT_TAG!r}")
-            if cell.get("execution_count") is not None:
+            if cell.get("execution_count") is not None and CHECK_OUTPUT_TAG not in tags:
                 problems.append(f"cell {i} has an execution count")
+            if CHECK_OUTPUT_TAG in tags and cell.get("outputs") and cell.get("execution_count") is None:
+                problems.append(f"cell {i} is checked by nbval but has no execution count")
             for out in cell.get("outputs", []):
                 if WIDGET_MIME in out.get("data", {}):
                     problems.append(f"cell {i} stores a widget view output")
@@ -307,7 +315,47 @@ def _check_setup_cells(app, env, docnames) -> None:
             logger.warning("%s: %s", path.relative_to(root), problem, type="nnlib_book")
 
 
+def documented_modules(root: Path = ROOT) -> list[str]:
+    """Modules api.md renders with automodule."""
+    text = (root / "api.md").read_text(encoding="utf-8")
+    return re.findall(r"^\.\. automodule::\s*(\S+)", text, re.MULTILINE)
+
+
+def _public_classes(modules: list[str]) -> set:
+    import importlib
+
+    public = set()
+    for name in modules:
+        mod = importlib.import_module(name)
+        names = getattr(mod, "__all__", None)
+        if names is None:
+            names = [n for n, o in vars(mod).items() if getattr(o, "__module__", None) == name]
+        public.update(o for o in (getattr(mod, n, None) for n in names) if isinstance(o, type))
+    return public
+
+
+def _process_bases(app, name, obj, options, bases) -> None:
+    """Show only documented bases: an undocumented nnlib base (e.g. a shared ``RNNBase``) is
+    replaced by its own bases, so "Bases:" always links somewhere (and -n stays quiet)."""
+    if not hasattr(app, "_nnlib_public_classes"):
+        app._nnlib_public_classes = _public_classes(documented_modules(Path(app.confdir)))
+    public = app._nnlib_public_classes
+
+    def expand(base):
+        if base.__module__.split(".")[0] != "nnlib" or base in public:
+            return [base]
+        return [b for parent in base.__bases__ for b in expand(parent)]
+
+    new = []
+    for base in bases:
+        for b in expand(base):
+            if b not in new:
+                new.append(b)
+    bases[:] = new
+
+
 def setup(app):
+    app.connect("autodoc-process-bases", _process_bases)
     # After MathJax 3 (priority 500, defer): lets ipywidgets' HTML manager typeset widget labels.
     app.add_js_file("nnlib-book/mathjax2-widget-shim.js", priority=510, defer="defer")
     app.connect("config-inited", _config_inited)
