@@ -49,7 +49,9 @@ class ConvNet(Module):
         x = relu4(self.fc2(x))
         return self.fc3(x)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, *, input_grad=True):
+        """Fills every parameter's ``.grad``; returns ∂J/∂x (``None`` with ``input_grad=False``:
+        training needs no gradient of the images, and skipping it saves conv1's fold)."""
         (pooled_shape,) = self.saved_for_backward(grad_output)
         relu1, pool2, relu2, relu3, relu4 = self._steps
         delta = self.fc3.backward(grad_output)
@@ -57,7 +59,7 @@ class ConvNet(Module):
         delta = self.fc1.backward(relu3.backward(delta))
         delta = backend.namespace(delta).reshape(delta, pooled_shape)  # the view's backward: reshape back
         delta = self.conv2.backward(relu2.backward(pool2.backward(delta)))
-        return self.conv1.backward(relu1.backward(self.pool.backward(delta)))
+        return self.conv1.backward(relu1.backward(self.pool.backward(delta)), input_grad=input_grad)
 
 
 def _split_grad(grad_output):

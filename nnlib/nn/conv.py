@@ -106,9 +106,24 @@ def unfold(x, kernel, stride, padding, out_hw, value=0.0):
     n, c = x.shape[:2]
     # Channels first, then batch: rows of cols are (c, u, v), columns are (n, i, j).
     xc = pad_channels_first(xp.permute_dims(x, (1, 0, 2, 3)), padding, value)
-    slices = [xc[(..., *window(u, v, out_hw, stride))] for u in range(kh) for v in range(kw)]
-    cols = xp.stack(slices, axis=1)                        # (C, kh·kw, N, OH, OW)
-    return xp.reshape(cols, (c * kh * kw, n * oh * ow))
+    # Filled slice by slice rather than with stack(), whose result NumPy lays out like its
+    # (transposed) inputs: the reshape below would then copy everything once more.
+    cols = xp.empty((c, kh * kw, n, oh, ow), dtype=x.dtype, device=backend.native_device(x))
+    for k in range(kh * kw):
+        u, v = divmod(k, kw)
+        cols[:, k] = xc[(..., *window(u, v, out_hw, stride))]
+    return xp.reshape(cols, (c * kh * kw, n * oh * ow))  # a view: cols is C-contiguous
+
+
+def add_into(view, values):
+    """``view += values`` where ``view`` is a basic slice of a larger array: adds into that array.
+
+    Written as a function, not ``a[idx] += values``: Python turns that statement into
+    ``t = a[idx]; t += values; a[idx] = t``, and the final assignment copies the slice onto itself
+    once more. (Slices are views on both backends, NumPy and torch, so ``+=`` on the view
+    writes through.)
+    """
+    view += values
 
 
 def fold(cols, x_shape, kernel, stride, padding, out_hw):
@@ -125,7 +140,7 @@ def fold(cols, x_shape, kernel, stride, padding, out_hw):
     d_xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype, device=backend.native_device(cols))
     for k in range(kh * kw):
         u, v = divmod(k, kw)
-        d_xpad[(..., *window(u, v, out_hw, stride))] += d_cols[:, k]
+        add_into(d_xpad[(..., *window(u, v, out_hw, stride))], d_cols[:, k])
     d_x = d_xpad[:, :, ph:ph + h, pw:pw + w]
     return xp.permute_dims(d_x, (1, 0, 2, 3))
 
@@ -194,16 +209,24 @@ class Conv2d(Module):
         # channels first anyway, so this memory order saves a transpose there.
         return xp.permute_dims(xp.reshape(y, (o, n, oh, ow)), (1, 0, 2, 3))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, *, input_grad=True):
+        """∂J/∂W and ∂J/∂b into ``.grad``; returns ∂J/∂x, or ``None`` with ``input_grad=False``.
+
+        ``input_grad=False`` is for a first layer, whose input (the data) needs no gradient:
+        it skips the fold, as PyTorch's autograd skips it for an input without requires_grad.
+        """
         cols, x_shape = self.saved_for_backward(grad_output)
         xp = backend.namespace(grad_output)
         o = self.out_channels
         delta = xp.reshape(xp.permute_dims(grad_output, (1, 0, 2, 3)), (o, -1))  # δ: (O, N·OH·OW)
-        w_mat = xp.reshape(self.weight.data, (o, -1))
-        self.weight.accumulate_grad(xp.reshape(delta @ cols.T, self.weight.shape))  # ∂J/∂W = δ colsᵀ
+        # ∂J/∂W = δ colsᵀ, computed as (cols δᵀ)ᵀ: the long N·OH·OW axis is then the inner axis
+        # of both operands, which NumPy's BLAS call handles several times faster.
+        self.weight.accumulate_grad(xp.reshape((cols @ delta.T).T, self.weight.shape))
         if self.bias is not None:
             self.bias.accumulate_grad(xp.sum(delta, axis=1))                         # ∂J/∂b = Σ δ
-        d_cols = w_mat.T @ delta                                                     # ∂J/∂cols = Wᵀ δ
+        if not input_grad:
+            return None
+        d_cols = xp.reshape(self.weight.data, (o, -1)).T @ delta                     # ∂J/∂cols = Wᵀ δ
         return fold(d_cols, x_shape, self.kernel_size, self.stride, self.padding, tuple(grad_output.shape[2:]))
 
     def extra_repr(self):
