@@ -1,0 +1,153 @@
+"""Tiny helpers that turn a chapter script (``chXX.py`` next to this file) into a committed notebook.
+
+A chapter script lists cells with :func:`md`, :func:`code` and :func:`exercise`, then calls
+:func:`build`. ``build`` puts the book's setup cell first (``book/booktools.py``), executes the
+notebook in ``chapters/`` (so the stored outputs of ``nbval-check-output`` cells are real),
+strips every other output with ``booktools.sync_notebook`` and writes ``chapters/<name>.ipynb``.
+
+Exercises: the solution source is written ONCE in the script and lands in two places — the
+collapsible ``<details>`` block the reader sees, and the hidden verification cell at the end of
+the chapter that runs the same self-check on it (so CI proves every reference answer passes).
+
+    .venv/bin/python book/build_chapters/ch01.py          # rebuild chapters/ch01_background.ipynb
+
+The ``.ipynb`` files are what CI runs and what readers open; these scripts only produce them.
+"""
+
+import re
+import sys
+import time
+from pathlib import Path
+from textwrap import dedent
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "book"))
+import booktools  # noqa: E402
+
+CHECK = booktools.CHECK_OUTPUT_TAG  # "nbval-check-output": nbval compares the stored output
+
+
+_PROTECTED = re.compile(r"(```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|<[^>]*>)", re.DOTALL)
+
+
+def chinese_quotes(text):
+    """ASCII "…" → “…” outside code, math and HTML tags (Sphinx's smartquotes get CJK text wrong)."""
+    parts = _PROTECTED.split(text)
+    opening = True
+    for i in range(0, len(parts), 2):  # even indices: plain prose
+        chars = list(parts[i])
+        for j, ch in enumerate(chars):
+            if ch == '"':
+                chars[j] = "“" if opening else "”"
+                opening = not opening
+        parts[i] = "".join(chars)
+    if not opening:
+        raise ValueError(f"unbalanced ASCII quotes in markdown: {text[:80]!r}")
+    return "".join(parts)
+
+
+def md(text):
+    return nbformat.v4.new_markdown_cell(chinese_quotes(dedent(text).strip("\n")))
+
+
+def code(src, tags=()):
+    cell = nbformat.v4.new_code_cell(dedent(src).strip("\n"))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+class Exercises:
+    """Collects exercises so the chapter can end with one verification cell for all answers."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, title, statement, stub, check, solution, explanation=""):
+        """Cells for one exercise: statement, the reader's stub, the self-check, the solution.
+
+        ``check`` is a code cell source that ends by calling ``check_answer(...)``; it runs on
+        the stub as committed (and must then print the "not answered yet" hint, not fail).
+        """
+        number = len(self.items) + 1
+        self.items.append((number, title, solution, check))
+        details = (
+            f"<details><summary>参考答案（练习 {number}）</summary>\n\n"
+            f"```python\n{dedent(solution).strip()}\n```\n\n"
+            + (dedent(explanation).strip() + "\n\n" if explanation else "")
+            + "</details>"
+        )
+        return [
+            md(f"### 练习 {number}：{title}\n\n" + dedent(statement).strip("\n")),
+            code(stub),
+            code(check, tags=[CHECK]),
+            md(details),
+        ]
+
+    def verification_cells(self):
+        parts = []
+        for number, title, solution, check in self.items:
+            call = dedent(check).strip().splitlines()[-1]  # the check_answer(...) line
+            parts.append(f"# —— 练习 {number}：{title} ——\n{dedent(solution).strip()}\n{call}")
+        return [
+            md(
+                """
+                ## 附：参考答案的自动校验
+
+                下面这个（默认折叠的）代码格把每道练习的参考答案代入同一个自检函数。
+                本书的持续集成每次都会运行它，保证参考答案本身是对的。
+                """
+            ),
+            code("\n\n".join(parts), tags=["hide-cell", CHECK]),
+        ]
+
+
+CHECK_HELPER = '''\
+def check_answer(name, test):
+    """运行练习的自检 test()：它返回 (是否正确, 提示)。还没作答时只给提示，不报错。"""
+    try:
+        ok, hint = test()
+    except NotImplementedError:
+        print(f"{name}：还没有作答。把 raise NotImplementedError 换成你的代码，再运行本格。")
+        return
+    except Exception as exc:  # 答案能运行但出了错：把错误告诉读者
+        print(f"{name}：再试试。你的代码报错 {type(exc).__name__}: {exc}")
+        return
+    print(f"{name}：正确！" if ok else f"{name}：再试试。{hint}")'''
+
+
+def build(name, cells, execute=True):
+    """Write ``chapters/<name>.ipynb``: setup cell + ``cells``, executed, then stripped."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = dict(booktools.KERNELSPEC)
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.from_dict(booktools.setup_cell())] + list(cells)
+    prefix = name.split("_")[0]
+    for i, cell in enumerate(nb.cells[1:], start=1):
+        cell["id"] = f"{prefix}-{i:03d}"  # stable ids: regenerating does not churn the diff
+    path = ROOT / "chapters" / f"{name}.ipynb"
+    if execute:
+        from nbclient import NotebookClient
+
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(ROOT / "chapters")}}).execute()
+        print(f"{name}: executed in {time.perf_counter() - start:.1f} s")
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    print(f"  WARNING stderr in cell {i}: {out['text'][:300]!r}")
+                if "image/png" in out.get("data", {}):  # figures, to look at: /tmp/figs/
+                    import base64, os
+                    os.makedirs("/tmp/figs", exist_ok=True)
+                    with open(f"/tmp/figs/{prefix}_cell{i:02d}.png", "wb") as f:
+                        f.write(base64.b64decode(out["data"]["image/png"]))
+    clean = booktools.sync_notebook(nb)
+    booktools.write_notebook(clean, path)
+    problems = booktools.notebook_problems(booktools.read_notebook(path))
+    for p in problems:
+        print("  PROBLEM:", p)
+    print(f"wrote {path.relative_to(ROOT)}")
+    return nb  # the executed notebook (with all outputs), for inspection
