@@ -1,6 +1,8 @@
 """Models of the source document, rebuilt from nnlib layers with the document's attribute names,
 so that the weights of the document's PyTorch models load into them unchanged."""
 
+import math
+
 from . import backend
 from .errors import ShapeError
 from .nn import GRU, LSTM, RNN, Conv2d, Embedding, Linear, MaxPool2d, Module, ReLU
@@ -160,11 +162,11 @@ class RNNLanguageModel(Module):
         self.embed.backward(grad_embed)
         return None, grad_hx
 
-    def generate(self, prefix, length, *, temperature=1.0, seed=0):
+    def generate(self, prefix, length, *, temperature=1.0, seed=0, avoid=()):
         """Continue the id sequence ``prefix`` by ``length`` ids sampled from softmax(logits / T).
 
         Temperature T < 1 sharpens the distribution (safer, more repetitive text), T > 1 flattens
-        it. Returns a list of ints (prefix included). Uses its own NumPy generator (``seed``), so
+        it. ``avoid``: ids never sampled (e.g. ``<unk>``). Returns a list of ints (prefix included). Uses its own NumPy generator (``seed``), so
         sampling does not disturb nnlib's training randomness. Runs forward only: it overwrites
         what the last training forward saved, so call it between training steps.
         """
@@ -180,8 +182,32 @@ class RNNLanguageModel(Module):
         logits, state = self(backend.to_device(np.asarray([ids], dtype=np.int64), device))
         for _ in range(length):
             z = backend.to_numpy(logits[0, -1]).astype(np.float64) / temperature
+            z[list(avoid)] = -np.inf
             p = np.exp(z - z.max())
             nxt = int(rng.choice(p.size, p=p / p.sum()))
             ids.append(nxt)
             logits, state = self(backend.to_device(np.asarray([[nxt]], dtype=np.int64), device), state)
         return ids
+
+
+def perplexity(model, streams, seq_len):
+    """exp(mean cross-entropy per predicted token) of a language model over (N, L) streams,
+    read in windows of ``seq_len`` with the state carried across windows (forward only).
+
+    A model that guesses uniformly among V tokens has perplexity V; lower is better.
+    """
+    from .text import bptt_batches
+
+    total, count, state = 0.0, 0, None
+    for x, y in bptt_batches(streams, seq_len):
+        logits, state = model(x, state)
+        xp = backend.namespace(logits)
+        v = logits.shape[-1]
+        z = xp.reshape(logits, (-1, v))
+        m = xp.max(z, axis=1, keepdims=True)
+        log_probs = z - (m + xp.log(xp.sum(xp.exp(z - m), axis=1, keepdims=True)))
+        picked = xp.take_along_axis(log_probs, xp.reshape(xp.astype(y, xp.int64), (-1, 1)), axis=1)
+        total -= float(xp.sum(picked))
+        count += int(picked.shape[0])
+    model.pop_saved()  # forward only: leave no cache that a stray backward could use
+    return float(math.exp(total / count))

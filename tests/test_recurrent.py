@@ -135,7 +135,9 @@ def test_parity_over_layers_and_lengths(cell, num_layers, seq_len):
 @pytest.mark.parametrize("flow", ["output", "state", "both"])
 @pytest.mark.parametrize("with_hx", [True, False])
 def test_unbatched_input(cell, flow, with_hx, device):
-    check_parity(cell, num_layers=2, unbatched=True, flow=flow, with_hx=with_hx, device=device)
+    """2-D input (T, input_size) with states (num_layers, H); batch_first does not apply to it."""
+    check_parity(cell, num_layers=2, unbatched=True, flow=flow, with_hx=with_hx, device=device,
+                 batch_first=with_hx)
 
 
 class WithStateInputs(nn.Module):

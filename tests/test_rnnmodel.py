@@ -175,3 +175,23 @@ def test_bad_grad_output():
         model.backward(np.ones((2, 4), np.float32))
     with pytest.raises(ShapeError, match="length 3"):
         model.backward((np.ones(out.shape, np.float32), None, None))
+
+
+def test_generate_can_avoid_ids():
+    model = RNNLanguageModel(4, 3, 4)
+    sample = model.generate([1], 50, temperature=3.0, seed=0, avoid=[0, 2])
+    assert set(sample[1:]) <= {1, 3}
+
+
+def test_perplexity_of_an_untrained_model_is_about_the_vocabulary_size():
+    from nnlib.models import perplexity
+    from nnlib.text import batchify
+
+    nnlib.manual_seed(0)
+    model = RNNLanguageModel(50, 8, 8, cell="gru", dtype="float64")
+    for p in model.fc.parameters():
+        p.data = p.data * 0                                   # uniform predictions
+    streams = batchify(np.random.default_rng(0).integers(0, 50, 401), 4)
+    assert perplexity(model, streams, 7) == pytest.approx(50, rel=1e-12)
+    with pytest.raises(nnlib.errors.BackwardError):
+        model.backward(np.zeros((4, 1, 50)))                  # perplexity leaves no cache behind
