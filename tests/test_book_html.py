@@ -173,6 +173,7 @@ def test_page_renders_offline(offline_page, server, page_path):
     url = f"{server}/{page_path}.html"
     response = page.goto(url, wait_until="load")
     assert response is not None and response.ok, f"{url} answered {response and response.status}"
+    assert page.get_attribute("html", "lang") == "zh-CN", "language: zh_CN not applied"
 
     state = page.evaluate(WAIT_FOR_MATHJAX)
     assert state in ("typeset", "no math"), f"{page_path}: {state}"
