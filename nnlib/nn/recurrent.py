@@ -1,22 +1,26 @@
 """Recurrent layers ``RNN``, ``LSTM``, ``GRU`` with hand-written backpropagation through time.
 
 Signatures, weight shapes, gate order and ``state_dict`` keys are PyTorch's, so weights load
-across both ways. Layer k holds
+across both ways. Layer k holds::
 
     weight_ih_l{k}  (G·H, input)    weight_hh_l{k}  (G·H, H)    bias_ih_l{k}, bias_hh_l{k}  (G·H,)
 
 with G gate blocks stacked row-wise: 1 for RNN, 4 for LSTM (i, f, g, o), 3 for GRU (r, z, n).
 
-Forward, one layer, time-major x_t (N, input) → h_t (N, H):
-  RNN   h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),  φ = tanh or ReLU
-  LSTM  [i f g o] = [σ σ tanh σ](W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)
-        c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
-  GRU   [r z] = σ(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t−1} + b_h{r,z})
-        n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+Forward, one layer, time-major x_t (N, input) → h_t (N, H)::
+
+    RNN   h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh),  φ = tanh or ReLU
+    LSTM  [i f g o] = [σ σ tanh σ](W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)
+          c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
+    GRU   [r z] = σ(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t−1} + b_h{r,z})
+          n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
 
 Backward (BPTT) walks t = T−1 … 0 carrying δ_t = ∂J/∂h_t, the sum of what comes from the
-output at t (or the layer above) and from step t+1 through W_hh:
-    δ_t = ∂J/∂y_t + (∂a_{t+1}/∂h_t)ᵀ δa_{t+1} = ∂J/∂y_t + W_hhᵀ δa_{t+1}   (δa: pre-activation grads)
+output at t (or the layer above) and from step t+1 through W_hh (δa: pre-activation
+gradients; GRU adds the direct path z ⊙ δ_{t+1})::
+
+    δ_t = ∂J/∂y_t + (∂a_{t+1}/∂h_t)ᵀ δa_{t+1} = ∂J/∂y_t + W_hhᵀ δa_{t+1}
+
 Because δ_{t−1} gets multiplied by W_hh and by the gate derivatives once per step, its norm
 shrinks or grows geometrically with distance: vanishing/exploding gradients. The LSTM cell
 path c_{t−1} → c_t multiplies only by f (no W, no squashing), which is why it carries
