@@ -1,0 +1,384 @@
+"""Image data for the book: MNIST and CIFAR-10 downloaded and verified, 8×8 digits offline,
+minibatches, and a progress bar for training loops.
+
+Downloads (``load_mnist``, ``load_cifar10``)
+    Files come from their official locations (MNIST from a list of mirrors tried in order; the
+    original host yann.lecun.com is often unavailable) into a cache folder, ``$NNLIB_DATA`` or
+    ``~/.cache/nnlib``. Each download is streamed into a temporary file next to its destination,
+    its SHA-256 is checked *after* the download, and only a verified file is renamed into place
+    (an atomic step: a crash or a bad download never leaves a half-written file under the real
+    name). Network errors are retried with a growing pause, then the next mirror is tried. Only
+    the binary formats are read (IDX for MNIST, the "binary version" of CIFAR-10), with NumPy;
+    nothing downloaded is ever unpickled, and the CIFAR archive is read in memory, not extracted.
+
+    Why not pooch? It does the verify-then-rename and the retries well, but it knows one URL
+    per file (we need a mirror list), reports a wrong checksum as a plain ``ValueError``, and
+    brings requests with it; the standard library does the job in the code below, which the
+    book can show.
+
+Offline (``load_digits``)
+    scikit-learn ships 1,797 real handwritten digits of 8×8 pixels inside the package. They are
+    adapted to the networks' inputs: each pixel becomes a 3×3 block (24×24), centred on a zero
+    border (28×28 like MNIST, or 32×32 like CIFAR-10), optionally repeated over 3 channels.
+
+Minibatches (``DataLoader``) and progress (``progress``)
+    ``DataLoader(x, y, batch_size=64, shuffle=True, seed=0)`` yields ``(x_batch, y_batch)`` on a
+    chosen device; shuffling uses a seeded ``numpy.random.Generator``, so runs repeat exactly.
+"""
+
+import gzip
+import hashlib
+import math
+import os
+import socket
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import backend
+from .rng import generator as _nnlib_generator
+
+DATA_ENV = "NNLIB_DATA"
+
+
+# --- where files live ------------------------------------------------------------------------------
+def data_home(root=None):
+    """The cache folder: ``root`` if given, else ``$NNLIB_DATA``, else ``~/.cache/nnlib``."""
+    if root is None:
+        root = os.environ.get(DATA_ENV) or Path.home() / ".cache" / "nnlib"
+    return Path(root).expanduser()
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file to download: its name, SHA-256, size in bytes and the URLs to try in order."""
+
+    name: str
+    sha256: str
+    size: int
+    urls: tuple
+
+
+# The checksums are those published for these exact files by TensorFlow Datasets
+# (url_checksums/mnist.txt, cifar10.txt) and repeated by torchvision ports (e.g. torch.rb) and
+# other projects' download scripts; the CIFAR-10 archive's MD5 c32a1d4ab5d03f1284b67883e8d87530
+# is the one printed on https://www.cs.toronto.edu/~kriz/cifar.html. They are constants on
+# purpose: a file that does not match is rejected, never "updated".
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",     # PyTorch's mirror (torchvision)
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",  # TensorFlow's mirror
+    "http://yann.lecun.com/exdb/mnist/",                  # the original; often unavailable
+)
+_MNIST = {
+    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+}
+MNIST_FILES = {name: RemoteFile(name, sha, size, tuple(m + name for m in MNIST_MIRRORS))
+               for name, (sha, size) in _MNIST.items()}
+CIFAR10_FILE = RemoteFile(
+    "cifar-10-binary.tar.gz", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171,
+    ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",))
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+OFFLINE_HINT = ("To work without a network, use nnlib.data.load_digits(): real handwritten digits that ship "
+                "inside scikit-learn, adapted to 1×28×28 (or 3×32×32 with size=32, channels=3).")
+
+
+class DownloadError(OSError):
+    """No URL of a file could be downloaded (the message lists what was tried and why it failed)."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded (or cached) file does not have the expected SHA-256; it was deleted."""
+
+
+# --- downloading -------------------------------------------------------------------------------------
+def sha256_of(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open_url(url, timeout):
+    """The one network call (tests replace the server, not this function)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "nnlib (the book's companion library)"})
+    return urllib.request.urlopen(request, timeout=timeout)
+
+
+def _download_once(url, remote, dest, timeout, show_progress):
+    """Stream ``url`` into a temporary file beside ``dest``, verify it, then rename it to ``dest``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=dest.parent)
+    try:
+        digest, received = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as response:
+            bar = progress(total=remote.size, unit="B", unit_scale=True, desc=remote.name,
+                           leave=False, disable=not show_progress)
+            try:
+                while block := response.read(1 << 16):
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+            finally:
+                bar.close()
+        if digest.hexdigest() != remote.sha256:
+            raise ChecksumError(
+                f"{remote.name} from {url}: SHA-256 {digest.hexdigest()} ({received} bytes) does not match the "
+                f"expected {remote.sha256} ({remote.size} bytes); the download was corrupted or the file changed"
+            )
+        os.replace(tmp, dest)  # atomic: dest is either absent or complete and verified
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def fetch(remote, root=None, *, retries=2, timeout=60, backoff=1.0, progress_bar=True):
+    """The local path of ``remote`` (a :class:`RemoteFile`), downloading and verifying it if needed.
+
+    A cached file is verified too (and downloaded again if it does not match). Each URL is tried
+    ``1 + retries`` times, pausing ``backoff·2^attempt`` seconds between tries (once only if its
+    host name cannot be resolved); then the next URL. ``timeout`` bounds each network wait. Raises :class:`ChecksumError` if every attempt delivered wrong bytes, else
+    :class:`DownloadError` (both name the URLs tried and the offline alternative).
+    """
+    folder = data_home(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / remote.name
+    if dest.exists():
+        if sha256_of(dest) == remote.sha256:
+            return dest
+        dest.unlink()  # damaged or from elsewhere: fetch a good copy
+    failures = []  # (url, attempts, last exception)
+    for url in remote.urls:
+        for attempt in range(1 + retries):
+            try:
+                _download_once(url, remote, dest, timeout, progress_bar)
+                return dest
+            except OSError as exc:  # URLError/HTTPError, timeouts, ChecksumError are all OSErrors
+                last = exc
+                if _host_unknown(exc):  # no DNS answer (offline?): waiting will not help
+                    break
+                if attempt < retries:
+                    time.sleep(backoff * 2**attempt)
+        failures.append((url, attempt + 1, last))
+    tried = "\n".join(f"  {url} ({n} attempt{'s' * (n > 1)}): {type(exc).__name__}: {exc}" for url, n, exc in failures)
+    error = ChecksumError if all(isinstance(e, ChecksumError) for *_, e in failures) else DownloadError
+    offline = "No host name could be resolved: this machine seems to be offline. " if all(
+        _host_unknown(e) for *_, e in failures) else ""
+    raise error(f"could not download {remote.name} into {folder}:\n{tried}\n{offline}"
+                f"{OFFLINE_HINT} Or copy {remote.name} (SHA-256 {remote.sha256}) into {folder} by hand.")
+
+
+def _host_unknown(exc):
+    return isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, socket.gaierror)
+
+
+# --- parsing the binary formats ------------------------------------------------------------------------
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def parse_idx(data):
+    """An array from the bytes of an IDX file (MNIST's format, http://yann.lecun.com/exdb/mnist/).
+
+    Header: two zero bytes, a type code (0x08 = unsigned byte …), the number of dimensions d,
+    then d big-endian uint32 sizes; then the values, big-endian, row-major.
+    """
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise ValueError(f"not an IDX file: header bytes {bytes(data[:4])!r} (expected 00 00 <type> <ndim>)")
+    dtype, ndim = np.dtype(_IDX_TYPES[data[2]]), data[3]
+    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    offset, expected = 4 + 4 * ndim, math.prod(shape) * dtype.itemsize
+    if len(data) - offset != expected:
+        raise ValueError(f"IDX file of shape {shape} and type {dtype} needs {expected} data bytes, got {len(data) - offset}")
+    values = np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
+    return values.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
+
+
+def read_idx_gz(path):
+    with gzip.open(path, "rb") as f:
+        return parse_idx(f.read())
+
+
+CIFAR_RECORD = 1 + 3 * 32 * 32  # one label byte, then 1024 red, 1024 green, 1024 blue bytes
+
+
+def parse_cifar10_binary(data):
+    """(images (N, 3, 32, 32) uint8, labels (N,) int64) from the bytes of a CIFAR-10 ``.bin`` batch."""
+    if len(data) % CIFAR_RECORD:
+        raise ValueError(f"a CIFAR-10 binary batch is a whole number of {CIFAR_RECORD}-byte records, "
+                         f"got {len(data)} bytes")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+    labels = records[:, 0].astype(np.int64)
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"CIFAR-10 labels are 0..9, found {labels.max()}")
+    return records[:, 1:].reshape(-1, 3, 32, 32).copy(), labels
+
+
+def read_cifar10_archive(path, train=True):
+    """Read the batches of ``cifar-10-binary.tar.gz`` from the archive in memory (no extraction)."""
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
+    found = {}
+    with tarfile.open(path, "r:gz") as archive:
+        for member in archive:  # one pass in stream order: a .gz cannot seek back cheaply
+            if member.isfile() and Path(member.name).name in names:
+                found[Path(member.name).name] = parse_cifar10_binary(archive.extractfile(member).read())
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"{path} has no member(s) {missing}; is it cifar-10-binary.tar.gz?")
+    return (np.concatenate([found[n][0] for n in names]), np.concatenate([found[n][1] for n in names]))
+
+
+# --- the datasets ----------------------------------------------------------------------------------------
+def _to_float(images):
+    return (images.astype(np.float32) / 255.0)
+
+
+def load_mnist(train=True, root=None, *, download=True, progress_bar=True):
+    """MNIST: ``(x, y)`` with x float32 (N, 1, 28, 28) in [0, 1] and y int64 (N,).
+
+    60,000 training or 10,000 test images (downloaded once, ≈ 11 MB, see :func:`fetch`).
+    """
+    prefix = "train" if train else "t10k"
+    paths = []
+    for kind in ("images-idx3", "labels-idx1"):
+        remote = MNIST_FILES[f"{prefix}-{kind}-ubyte.gz"]
+        path = data_home(root) / remote.name
+        if not download and not path.exists():
+            raise FileNotFoundError(f"{path} is missing and download=False. {OFFLINE_HINT}")
+        paths.append(fetch(remote, root, progress_bar=progress_bar) if download else path)
+    images, labels = read_idx_gz(paths[0]), read_idx_gz(paths[1])
+    return _to_float(images)[:, None], labels.astype(np.int64)
+
+
+def load_cifar10(train=True, root=None, *, download=True, progress_bar=True):
+    """CIFAR-10: ``(x, y)`` with x float32 (N, 3, 32, 32) in [0, 1] and y int64 (N,).
+
+    50,000 training or 10,000 test images from the binary archive (downloaded once, ≈ 170 MB);
+    class names in ``CIFAR10_CLASSES``.
+    """
+    path = data_home(root) / CIFAR10_FILE.name
+    if not download and not path.exists():
+        raise FileNotFoundError(f"{path} is missing and download=False. {OFFLINE_HINT}")
+    if download:
+        path = fetch(CIFAR10_FILE, root, progress_bar=progress_bar)
+    images, labels = read_cifar10_archive(path, train)
+    return _to_float(images), labels
+
+
+def upsample_digits(images, size=28, channels=1):
+    """8×8 images (values 0..16) → float32 (N, channels, size, size) in [0, 1].
+
+    Each pixel becomes a 3×3 block (nearest neighbour: 8×8 → 24×24), placed in the centre of a
+    zero border — like MNIST, whose digits fill about 20×20 of 28×28.
+    """
+    if size < 24:
+        raise ValueError(f"size must be at least 24 (8×8 pixels, each 3×3), got {size}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    images = np.asarray(images, dtype=np.float32) / 16.0
+    big = np.repeat(np.repeat(images, 3, axis=1), 3, axis=2)          # (N, 24, 24)
+    before = (size - 24) // 2
+    out = np.zeros((len(images), channels, size, size), dtype=np.float32)
+    out[:, :, before:before + 24, before:before + 24] = big[:, None]
+    return out
+
+
+def load_digits(train=True, *, size=28, channels=1, test_fraction=0.2, seed=0):
+    """Offline data: scikit-learn's 1,797 handwritten 8×8 digits as ``(x, y)`` for a CNN.
+
+    x float32 (N, channels, size, size) in [0, 1] (see :func:`upsample_digits`; ``size=32,
+    channels=3`` fits ``ConvNet``), y int64 (N,). The split is a fixed seeded shuffle: with the
+    defaults 1,438 training and 359 test images, the same on every machine.
+    """
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("load_digits needs scikit-learn (pip install scikit-learn)") from exc
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    digits = sklearn_digits()
+    order = np.random.default_rng(seed).permutation(len(digits.target))
+    n_test = round(len(order) * test_fraction)
+    chosen = order[n_test:] if train else order[:n_test]
+    return upsample_digits(digits.images[chosen], size, channels), digits.target[chosen].astype(np.int64)
+
+
+# --- minibatches and progress -----------------------------------------------------------------------------
+class DataLoader:
+    """Minibatches of equally long arrays: ``for xb, yb in DataLoader(x, y, batch_size=64, shuffle=True)``.
+
+    ``shuffle`` draws a new order every epoch from ``seed`` (an int, or a
+    ``numpy.random.Generator``; ``None`` uses nnlib's generator, see ``nnlib.manual_seed``).
+    ``drop_last`` skips a final batch smaller than ``batch_size``. Batches are copied to
+    ``device`` ("numpy", "cpu", "cuda" …) as they are produced.
+    """
+
+    def __init__(self, *arrays, batch_size=64, shuffle=False, seed=None, drop_last=False, device="numpy"):
+        if not arrays:
+            raise ValueError("DataLoader needs at least one array")
+        lengths = {len(a) for a in arrays}
+        if len(lengths) != 1:
+            raise ValueError(f"DataLoader: arrays must have the same length, got {[len(a) for a in arrays]}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        self.arrays = [backend.to_numpy(a) if backend.is_array(a) else np.asarray(a) for a in arrays]
+        self.batch_size, self.shuffle, self.drop_last = batch_size, bool(shuffle), bool(drop_last)
+        self.device = backend.normalize_device(device)
+        self._rng = np.random.default_rng(seed) if isinstance(seed, (int, np.integer)) else seed
+
+    def __len__(self):
+        n = len(self.arrays[0])
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.arrays[0])
+        if self.shuffle:
+            order = (self._rng or _nnlib_generator()).permutation(n)
+        else:
+            order = np.arange(n)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            index = order[start:start + self.batch_size]
+            batch = tuple(backend.to_device(np.ascontiguousarray(a[index]), self.device) for a in self.arrays)
+            yield batch if len(batch) > 1 else batch[0]
+
+
+class _NoBar:
+    """What ``progress`` returns when tqdm is missing: iterates, ignores updates."""
+
+    def __init__(self, iterable=None, **_):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar (a widget in notebooks, text in a console) around ``iterable``.
+
+    ``for xb, yb in progress(loader, desc=f"epoch {epoch}"): …``; ``bar.set_postfix(loss=…)``
+    shows a running value. Keyword arguments go to ``tqdm``. Without tqdm installed it is a
+    plain loop.
+    """
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - depends on the environment
+        return _NoBar(iterable)
+    return tqdm(iterable, **kwargs)
