@@ -167,18 +167,19 @@ print(mlp())
 """),
     code(r"""
 models = {}
-print(f"{'数据集':<4} {'模型':<8} {'最终损失':>6} {'训练准确率':>6} {'测试准确率':>6}")
+print(f"{'数据集':<4} {'模型':<8} {'参数个数':>4} {'最终损失':>6} {'训练准确率':>6} {'测试准确率':>6}")
 for name, (X_train, y_train, X_test, y_test) in datasets.items():
     for kind, make in [("线性模型", linear_model), ("一个隐藏层", mlp)]:
         nnlib.manual_seed(0)
         model = make()
         loss = train(model, X_train, y_train)
         models[name, kind] = model
-        print(f"{name:<5} {kind:<8} {loss:>8.3f} {accuracy(model, X_train, y_train):>10.2f} "
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"{name:<5} {kind:<8} {n_params:>6} {loss:>10.3f} {accuracy(model, X_train, y_train):>10.2f} "
               f"{accuracy(model, X_test, y_test):>10.2f}")
 """, tags=[CHECK]),
     md(r"""
-把四个模型的决策区域画出来：背景颜色是模型认为"属于类别 1"的概率（由两个得分经 softmax 得到），黑线是概率为 0.5 的决策边界，圆点是测试集。
+把四个模型的决策区域画出来：背景颜色是模型认为"属于类别 1"的概率（由两个得分经 softmax 得到；越红越可能是类别 1，越蓝越可能是类别 0），黑线是概率为 0.5 的决策边界，圆点是测试集，按真实类别着同样的颜色。
 """),
     code(r"""
 def plot_decision(ax, model, X, y, title):

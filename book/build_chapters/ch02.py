@@ -389,6 +389,7 @@ $$
 训练用交叉熵损失和**带动量的梯度下降**：对每个参数 $\theta$ 维护一个"速度" $v$（初值 0），每步 $v \leftarrow \mu v + \partial J / \partial \theta$，$\theta \leftarrow \theta - \eta v$，其中 $\mu = 0.9$。
 它比第 1 章的朴素梯度下降多了两行，在这个又窄又深的网络上收敛得快得多；第 3.3 节会详细分析它，并介绍 Adam 等更多优化算法。
 速度保存在名为 `momentum_buffer` 的字典里——这是 PyTorch 的 `torch.optim.SGD` 给同一个量起的名字。
+这两行做的更新与 `torch.optim.SGD(model.parameters(), lr=0.015, momentum=0.9)` 以及 nnlib 的 `nnlib.optim.SGD` 完全相同（下面会验证）；这里把它写出来，是为了让每一步都看得见。
 """),
     code(r"""
 def make_spirals(n_per_class, rng, turns=2.5, noise=0.1):
@@ -441,6 +442,29 @@ print(f"最终训练损失: {deep_losses[-1]:.2f}   训练准确率: {accuracy(d
       f"测试准确率: {accuracy(deep, X_test, y_test):.2f}")
 """, tags=[CHECK]),
     md(r"""
+先确认手写的动量循环就是 `nnlib.optim.SGD`：两份相同初始化的网络各训练 20 步，一份用上面的 `train`，一份用优化器对象，比较全部参数。
+"""),
+    code(r"""
+from nnlib.optim import SGD
+
+nnlib.manual_seed(0)
+net_a = deep_net()
+train(net_a, X_train, y_train, steps=20)                 # 手写的动量循环
+
+nnlib.manual_seed(0)
+net_b = deep_net()
+optimizer = SGD(net_b.parameters(), lr=0.015, momentum=0.9)
+criterion = nn.CrossEntropyLoss()
+for step in range(20):
+    criterion(net_b(X_train), y_train)
+    net_b.zero_grad()
+    net_b.backward(criterion.backward())
+    optimizer.step()                                      # 同样的 v ← μv + g，θ ← θ − ηv
+
+same = all(np.max(np.abs(p.data - q.data)) < 1e-12 for p, q in zip(net_a.parameters(), net_b.parameters()))
+print("20 步后两份网络的参数一致（max|差| < 1e-12）:", same)
+""", tags=[CHECK]),
+    md(r"""
 只有 258 个参数的网络分对了 93% 的训练点，测试准确率 0.89（螺旋中心附近两类靠得很近，又有噪声，那里的错误最多）。下面是它学到的决策区域：
 """),
     code(r"""
@@ -456,6 +480,7 @@ def p_class1(model, points):
 
 def plot_regions(ax, model, title):
     ax.contourf(gx, gy, p_class1(model, grid).reshape(gx.shape), levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+    ax.contour(gx, gy, p_class1(model, grid).reshape(gx.shape), levels=[0.5], colors="k", linewidths=1)
     ax.scatter(X_test[:, 0], X_test[:, 1], c=y_test, cmap="RdBu_r", edgecolors="k", s=12, linewidths=0.4)
     ax.set_title(title)
     ax.set_xlabel("$x_1$")
@@ -549,7 +574,7 @@ def shallow_net(hidden=51):
 
 
 print(f"浅层网络参数个数: {sum(p.numel() for p in shallow_net().parameters())}")
-print(f"{'种子':<4} {'网络':<12} {'训练损失':>6} {'训练准确率':>6} {'测试准确率':>6}")
+print(f"{'种子':<4} {'网络':<11} {'第1000步损失':>8} {'最终损失':>6} {'训练准确率':>6} {'测试准确率':>6}")
 runs = {}
 for seed in range(3):
     for kind, make in [("深：4×8", deep_net), ("浅：1×51", shallow_net)]:
@@ -560,7 +585,7 @@ for seed in range(3):
             model = make()
             losses = train(model, X_train, y_train)
         runs[seed, kind] = (model, losses)
-        print(f"{seed:<5} {kind:<10} {losses[-1]:>9.2f} {accuracy(model, X_train, y_train):>10.2f} "
+        print(f"{seed:<5} {kind:<10} {losses[999]:>10.2f} {losses[-1]:>10.2f} {accuracy(model, X_train, y_train):>10.2f} "
               f"{accuracy(model, X_test, y_test):>10.2f}")
 """, tags=[CHECK]),
     code(r"""
@@ -580,7 +605,7 @@ fig.tight_layout()
 plt.show()
 """),
     md(r"""
-在这个设定下，深而窄的网络在 3 个种子上的训练损失（0.18、0.37、0.45）都低于同样参数量的浅层网络（0.56–0.58），浅层网络三次的准确率都只有 0.6 左右；深层网络则**对初始化敏感得多**：种子 0 的测试准确率达到 0.89，种子 1、2 只有 0.73。损失曲线揭示了原因：深层网络的损失先在 0.65 附近的**平台**上停留上千步，然后才开始快速下降，何时离开平台取决于初始权重；种子 1、2 离开得晚，到第 3000 步时仍在下降。浅层网络的损失则一直缓慢而平稳地下降，到第 3000 步也只降到 0.56 左右，它的决策区域只是几块粗糙的斑块，远没有贴合螺旋。
+在这个设定下，深而窄的网络在 3 个种子上的训练损失（0.18、0.37、0.45）都低于同样参数量的浅层网络（0.56–0.58），浅层网络三次的准确率都只有 0.6 左右；深层网络则**对初始化敏感得多**：种子 0 的测试准确率达到 0.89，种子 1、2 只有 0.73。损失曲线和表中"第 1000 步损失"一列揭示了原因：第 1000 步时，三个深层网络的损失（0.58–0.65）都还不比浅层网络（0.59）低——它们先在一个**平台**上停留很久，然后才开始快速下降，何时离开平台取决于初始权重；种子 1、2 离开得晚，到第 3000 步时仍在下降。浅层网络的损失则一直缓慢而平稳地下降，到第 3000 步也只降到 0.56 左右，它的决策区域只是几块粗糙的斑块，远没有贴合螺旋。
 
 **不要过度解读这个实验。** 它说明在相同的参数预算和相同的训练方法下，深层网络更有效地利用了参数；但结论依赖于优化方法和训练步数：
 我们试过把优化器换成第 3.3 节的 Adam，浅层网络在这个数据上同样能拟合得很好。深度的好处在 2.2.2 节那样的例子里可以严格证明，在真实任务中则主要是经验事实——
