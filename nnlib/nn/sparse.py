@@ -68,7 +68,7 @@ class Embedding(Module):
     def forward(self, ids):
         self._check_ids(ids)
         xp = backend.namespace(ids)
-        flat = xp.reshape(ids, (-1,))
+        flat = xp.astype(xp.reshape(ids, (-1,)), xp.int64)  # any integer dtype indexes alike
         self.save_for_backward(flat)
         rows = xp.take(self.weight.data, flat, axis=0)                     # (M, embedding_dim)
         return xp.reshape(rows, tuple(ids.shape) + (self.embedding_dim,))
