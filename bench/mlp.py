@@ -78,7 +78,7 @@ def nnlib_step_fn(device):
     def step():
         model.zero_grad()
         criterion(model(x), y)
-        model.backward(criterion.backward())
+        model.backward(criterion.backward(), input_grad=False)  # x is data: skip ∂J/∂x, as PyTorch does
         for p in params:  # plain SGD, in place
             p.data -= LR * p.grad
 

@@ -24,9 +24,24 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def backward(self, grad_output):
-        for m in reversed(self._modules.values()):
-            grad_output = m.backward(grad_output)
+    can_skip_input_grad = True
+
+    def backward(self, grad_output, *, input_grad=True):
+        """Returns ∂J/∂x; with ``input_grad=False`` (x is data) returns ``None`` and skips the
+        work that only ∂J/∂x needs: below the first layer with parameters, nothing is needed."""
+        layers = list(self._modules.values())
+        has_params = [any(True for _ in m.parameters()) for m in layers]
+        for i in reversed(range(len(layers))):
+            layer = layers[i]
+            if input_grad or any(has_params[:i]):
+                grad_output = layer.backward(grad_output)
+            elif layer.can_skip_input_grad:
+                return layer.backward(grad_output, input_grad=False)
+            elif has_params[i]:
+                layer.backward(grad_output)
+                return None
+            else:
+                return None  # parameter-free layers below all parameters: nothing left to compute
         return grad_output
 
     def append(self, module):

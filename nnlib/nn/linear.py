@@ -46,7 +46,9 @@ class Linear(Module):
         y = x @ self.weight.data.T
         return y if self.bias is None else y + self.bias.data
 
-    def backward(self, grad_output):
+    can_skip_input_grad = True
+
+    def backward(self, grad_output, *, input_grad=True):
         (x,) = self.saved_for_backward(grad_output)
         xp = backend.namespace(x)
         # Fold any leading dimensions into one batch dimension N.
@@ -55,6 +57,8 @@ class Linear(Module):
         self.weight.accumulate_grad(delta.T @ h)                   # ∂J/∂W = δᵀ h
         if self.bias is not None:
             self.bias.accumulate_grad(xp.sum(delta, axis=0))       # ∂J/∂b = Σ_n δ_n
+        if not input_grad:                                         # x is data: no ∂J/∂x needed
+            return None
         return grad_output @ self.weight.data                      # ∂J/∂x = δ W
 
     def extra_repr(self):

@@ -121,6 +121,11 @@ class Module:
     def backward(self, grad_output):
         raise NotImplementedError(f"{type(self).__name__} must implement backward()")
 
+    #: True for layers whose ``backward(grad_output, input_grad=False)`` skips computing
+    #: ∂J/∂input (and returns ``None``): the first layer of a network, whose input is the
+    #: data, needs only its parameter gradients — PyTorch skips that work the same way.
+    can_skip_input_grad = False
+
     # --- what forward leaves for backward -------------------------------------------------
     def save_for_backward(self, *arrays):
         """Keep the arrays ``backward`` needs (the layer's cache)."""

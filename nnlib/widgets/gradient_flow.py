@@ -175,7 +175,7 @@ class GradientFlowDashboard(LiveWidget):
         x, y = self.X[idx], self.y[idx]
         self.model.zero_grad()
         loss = self.criterion(self.model(x), y)
-        self.model.backward(self.criterion.backward())
+        self.model.backward(self.criterion.backward(), input_grad=False)
         step = len(self.history["step"])
         guard.check(step, loss)
         for name, module in self.model.named_modules():
