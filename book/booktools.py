@@ -261,7 +261,10 @@ def chapter_notebooks(root: Path = ROOT) -> list[Path]:
 def glossary_terms(root: Path = ROOT) -> list[str]:
     """Terms defined in glossary.md's ``{glossary}`` block (lines with no indentation)."""
     terms, inside = [], False
-    for line in (root / "glossary.md").read_text(encoding="utf-8").splitlines():
+    path = root / "glossary.md"
+    if not path.exists():
+        return terms
+    for line in path.read_text(encoding="utf-8").splitlines():
         if re.match(r"^(```|:::)\{glossary\}", line):
             inside = True
             continue
