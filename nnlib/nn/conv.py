@@ -203,7 +203,7 @@ class Conv2d(Module):
         w_mat = xp.reshape(self.weight.data, (o, -1))                           # (O, C·kh·kw)
         y = w_mat @ cols                                                         # (O, N·OH·OW)
         if self.bias is not None:
-            y = y + self.bias.data[:, None]
+            y += self.bias.data[:, None]  # in place: y is a fresh array
         self.save_for_backward(cols, tuple(x.shape))
         # (O, N, OH, OW) viewed as (N, O, OH, OW): no copy. The next layer's unfold wants
         # channels first anyway, so this memory order saves a transpose there.
