@@ -9,6 +9,7 @@ context beyond T steps while gradients flow back at most T steps.
 """
 
 import hashlib
+import http.client
 import os
 import tempfile
 import time
@@ -220,7 +221,7 @@ def download(url, path, sha256, *, retries=3, timeout=30.0, backoff=1.0):
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
             data = fetch(url, timeout)
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, cut-off bodies
             last_error = f"{type(exc).__name__}: {exc}"
             continue
         got = hashlib.sha256(data).hexdigest()

@@ -209,3 +209,24 @@ def test_real_ptb_when_cached(monkeypatch):
     vocab, splits = text.load_ptb()
     assert len(vocab) == 10000
     assert splits["train"].size == 929589 and splits["valid"].size == 73760 and splits["test"].size == 82430
+
+
+def test_http_errors_from_the_server_are_retried_then_reported(served, tmp_path):
+    with pytest.raises(text.DownloadError, match=r"HTTPError.*404"):
+        text.download(served + "missing.txt", tmp_path / "m.txt", "0" * 64, retries=2, backoff=0, timeout=5)
+
+
+def test_cut_off_response_is_retried(tmp_path, monkeypatch):
+    import http.client
+
+    answers = iter([http.client.IncompleteRead(b"par"), b"full\n"])
+
+    def fetch(url, timeout):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(text, "fetch", fetch)
+    path = text.download("http://example.invalid/f", tmp_path / "f", hashlib.sha256(b"full\n").hexdigest(), backoff=0)
+    assert path.read_bytes() == b"full\n"
