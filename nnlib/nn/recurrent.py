@@ -414,6 +414,11 @@ class GRU(RNNBase):
         _, w_hh, _, _ = self._weights(k)
         t_len, n, _ = x.shape
         hid = self.hidden_size
+        r, z, nn = acts[:, :, :hid], acts[:, :, hid:2 * hid], acts[:, :, 2 * hid:]
+        # Local derivatives of all steps at once (h_prev = h_{t−1}):
+        dn_dh = (1 - z) * (1 - nn * nn)          # ∂h_t/∂(n's pre-activation) = (1 − z) tanh'
+        dr_dn = hns * r * (1 - r)                # ∂(n's pre-act.)/∂(r's pre-act.) = (W_hn h + b_hn) σ'
+        dz_dh = (hs[:-1] - nn) * z * (1 - z)     # ∂h_t/∂(z's pre-activation) = (h_{t−1} − n) σ'
         dx_pre = self._empty(xp, x, (t_len, n, 3 * hid))         # δ of W_ih x + b_ih
         dh_pre = self._empty(xp, x, (t_len, n, 3 * hid))         # δ of W_hh h + b_hh
         dh_all = self._empty(xp, x, (t_len, n, hid)) if self.record_hidden_grads else None
@@ -425,15 +430,13 @@ class GRU(RNNBase):
                 dh = self._zeros(xp, x, (n, hid))
             if dh_all is not None:
                 dh_all[t] = dh
-            a = acts[t]
-            r, z, nn = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:]
-            dn = dh * (1 - z) * (1 - nn * nn)                    # through n = tanh(·)
             dxp, dhp = dx_pre[t], dh_pre[t]
-            dxp[:, 2 * hid:] = dn
-            dhp[:, 2 * hid:] = dn * r                            # W_hn h + b_hn sits inside r ⊙ (·)
-            dxp[:, :hid] = dn * hns[t] * r * (1 - r)             # r
-            dxp[:, hid:2 * hid] = dh * (hs[t] - nn) * z * (1 - z)  # z
+            dn = dh * dn_dh[t]
+            dxp[:, 2 * hid:] = dn                                # n
+            dhp[:, 2 * hid:] = dn * r[t]                         # W_hn h + b_hn sits inside r ⊙ (·)
+            dxp[:, :hid] = dn * dr_dn[t]                         # r
+            dxp[:, hid:2 * hid] = dh * dz_dh[t]                  # z
             dhp[:, :2 * hid] = dxp[:, :2 * hid]
-            dh = dh * z + dhp @ w_hh                             # direct path z ⊙ δ plus W_hhᵀ δa
+            dh = dh * z[t] + dhp @ w_hh                          # direct path z ⊙ δ plus W_hhᵀ δa
         dx = self._accumulate(xp, k, x, hs[:-1], dx_pre, dh_pre)
         return dx, [dh], dh_all
