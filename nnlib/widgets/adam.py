@@ -50,7 +50,7 @@ class ModelTarget:
         self.rng = np.random.default_rng(self.seed)
         name, first = next(self.model.named_parameters())
         picks = np.random.default_rng(self.seed).choice(first.numel(), size=self.n_coords, replace=False)
-        self.coordinates = [(f"{name}[{np.unravel_index(i, first.shape)}]".replace(" ", ""), first, int(i)) for i in picks]
+        self.coordinates = [(f"{name}[{','.join(str(int(k)) for k in np.unravel_index(i, first.shape))}]", first, int(i)) for i in picks]
 
     def compute_gradients(self):
         n = self.y.shape[0]
