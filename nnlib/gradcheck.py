@@ -2,8 +2,8 @@
 
 Every check reduces the module to one scalar objective J of its inputs and parameters:
 
-- with ``loss=(criterion, target)``: J = criterion(module(*inputs), target);
-- otherwise: J = Σ R ⊙ module(*inputs), with R a fixed random array shaped like the output, so
+- with ``loss=(criterion, target)``: ``J = criterion(module(*inputs), target)``;
+- otherwise: ``J = Σ R ⊙ module(*inputs)``, with R a fixed random array shaped like the output, so
   every output element enters J with its own weight (and ∂J/∂output = R).
 
 The central difference (J(θ + ε) − J(θ − ε)) / 2ε has error O(ε²); in float64 with ε = 1e-6
@@ -201,16 +201,16 @@ def relative_error(a, b):
 
 
 class GradientTable:
-    """Per gradient: does ``candidate`` match ``reference`` — exactly? closely? by how much?
+    """Per named array (gradients, or any outputs): does each candidate match the reference —
+    exactly? closely? by how much?
 
-    Built by :func:`compare`. ``passed`` is True when every row is close (|a−b| ≤ atol + rtol|b|
+    Built by :func:`compare`. ``passed`` is True when every row is close (``|a − b| ≤ atol + rtol·|b|``
     element-wise). Prints as text and renders as an HTML table in notebooks.
     """
 
-    columns = ("gradient", "compared", "exact", "close", "max abs diff", "relative error")
-
-    def __init__(self, rows, rtol, atol):
+    def __init__(self, rows, rtol, atol, what="gradient"):
         self.rows, self.rtol, self.atol = rows, rtol, atol
+        self.columns = (what, "compared", "exact", "close", "max abs diff", "relative error")
 
     @property
     def passed(self):
@@ -239,12 +239,13 @@ class GradientTable:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def compare(gradients, *, rtol=1e-6, atol=1e-9):
-    """Compare named gradient sets against the first one.
+def compare(gradients, *, rtol=1e-6, atol=1e-9, what="gradient"):
+    """Compare named array sets against the first one.
 
     ``gradients`` maps a label to a ``{name: array}`` dict, e.g.
     ``{"nnlib": analytic, "finite differences": numeric, "torch.autograd": reference}``.
-    Returns a :class:`GradientTable` with one row per (gradient name, other label).
+    Returns a :class:`GradientTable` with one row per (array name, other label); ``what``
+    heads the first column (e.g. ``"output"`` when comparing forward passes).
     """
     labels = list(gradients)
     if len(labels) < 2:
@@ -262,7 +263,7 @@ def compare(gradients, *, rtol=1e-6, atol=1e-9):
             rows.append((name, f"{ref_label} vs {label}", bool(np.array_equal(a64, b64)),
                          bool(np.allclose(a64, b64, rtol=rtol, atol=atol)),
                          float(np.max(np.abs(a64 - b64), initial=0.0)), relative_error(a64, b64)))
-    return GradientTable(rows, rtol, atol)
+    return GradientTable(rows, rtol, atol, what)
 
 
 def gradcheck(module, inputs, *, loss=None, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0, raise_on_failure=True):

@@ -287,7 +287,7 @@ for qty in ["H", "Ŷ"]:
 表中"exact"一列说明两边是否**逐位**相同：nnlib 与我们的 NumPy 代码做的是同样的浮点运算，通常逐位相同；PyTorch 使用自己的矩阵乘法内核，求和顺序不同，结果可能差几个 $10^{-16}$——这属于舍入误差，不是错误。
 """),
     code(r"""
-nnlib.gradcheck.compare(results, rtol=1e-12, atol=1e-12)
+nnlib.gradcheck.compare(results, rtol=1e-12, atol=1e-12, what="output")
 """),
 ]
 

@@ -104,18 +104,8 @@ class Exercises:
         ]
 
 
-CHECK_HELPER = '''\
-def check_answer(name, test):
-    """运行练习的自检 test()：它返回 (是否正确, 提示)。还没作答时只给提示，不报错。"""
-    try:
-        ok, hint = test()
-    except NotImplementedError:
-        print(f"{name}：还没有作答。把 raise NotImplementedError 换成你的代码，再运行本格。")
-        return
-    except Exception as exc:  # 答案能运行但出了错：把错误告诉读者
-        print(f"{name}：再试试。你的代码报错 {type(exc).__name__}: {exc}")
-        return
-    print(f"{name}：正确！" if ok else f"{name}：再试试。{hint}")'''
+# The self-check helper lives in nnlib (one copy for every chapter).
+CHECK_HELPER = "from nnlib.exercises import check_answer"
 
 
 def build(name, cells, execute=True):

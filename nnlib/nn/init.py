@@ -3,7 +3,7 @@
 Every function fills a ``Parameter`` in place (new values, same shape, dtype and device) from
 nnlib's seeded generator (``nnlib.manual_seed``) and returns it.
 
-fan_in / fan_out of a weight of shape (out, in, *kernel) are ``in·k`` and ``out·k`` with
+fan_in / fan_out of a weight of shape ``(out, in, *kernel)`` are ``in·k`` and ``out·k`` with
 ``k`` the kernel size (1 for ``Linear``).
 """
 

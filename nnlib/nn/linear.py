@@ -16,7 +16,7 @@ def check_positive_int(value, name, who):
 
 
 class Linear(Module):
-    """y = x Wᵀ + b, for x of shape (*, in_features).
+    """y = x Wᵀ + b, for x of shape ``(*, in_features)``.
 
     In the book's column-vector notation h = σ(W h_prev + b); with a batch stored as rows
     (N, in_features) the same map is X Wᵀ + b. ``weight`` has shape (out_features,
