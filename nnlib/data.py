@@ -28,6 +28,7 @@ Minibatches (``DataLoader``) and progress (``progress``)
 
 import gzip
 import hashlib
+import http.client
 import math
 import os
 import socket
@@ -163,7 +164,7 @@ def fetch(remote, root=None, *, retries=2, timeout=60, backoff=1.0, progress_bar
             try:
                 _download_once(url, remote, dest, timeout, progress_bar)
                 return dest
-            except OSError as exc:  # URLError/HTTPError, timeouts, ChecksumError are all OSErrors
+            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, ChecksumError; cut-off bodies
                 last = exc
                 if _host_unknown(exc):  # no DNS answer (offline?): waiting will not help
                     break

@@ -51,6 +51,8 @@ class ConvNet(Module):
         x = relu4(self.fc2(x))
         return self.fc3(x)
 
+    can_skip_input_grad = True
+
     def backward(self, grad_output, *, input_grad=True):
         """Fills every parameter's ``.grad``; returns ∂J/∂x (``None`` with ``input_grad=False``:
         training needs no gradient of the images, and skipping it saves conv1's fold)."""

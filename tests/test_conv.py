@@ -168,3 +168,17 @@ def test_device_and_dtype_mismatch(torch_device):
         layer(np.zeros((1, 1, 4, 4), dtype=np.float32))
     with pytest.raises(DTypeError, match="float64 but the module's parameters are float32"):
         layer(to_device(np.zeros((1, 1, 4, 4)), torch_device))
+
+
+def test_sequential_skips_the_fold_of_a_first_conv():
+    nnlib.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, dtype="float64"), nn.ReLU(), nn.Flatten(), nn.Linear(16, 2, dtype="float64"))
+    x, g = np.random.default_rng(0).standard_normal((3, 1, 4, 6)), np.ones((3, 2))
+    model(x)
+    model.backward(g)
+    expected = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    model(x)
+    assert nn.Conv2d.can_skip_input_grad and model.backward(g, input_grad=False) is None
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(p.grad, expected[name])

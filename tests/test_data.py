@@ -99,10 +99,11 @@ def test_cifar_parser_rejects_partial_records_and_bad_labels():
 # --- a local server ------------------------------------------------------------------------------------------
 class Server:
     """Serves ``files`` ({path: bytes}) on 127.0.0.1; ``fail[path] = k`` answers the next k requests
-    for ``path`` with HTTP 500; ``stall[path] = s`` sleeps s seconds before the next answer."""
+    for ``path`` with HTTP 500; ``stall[path]`` delays the next answer by 0.5 s; ``cut[path]`` sends
+    only half of the next body and closes the connection."""
 
     def __init__(self):
-        self.files, self.fail, self.stall, self.requests = {}, {}, {}, []
+        self.files, self.fail, self.stall, self.cut, self.requests = {}, {}, {}, {}, []
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -119,6 +120,12 @@ class Server:
                     return
                 body = owner.files[self.path]
                 self.send_response(200)
+                if owner.cut.pop(self.path, False):  # promise more than is sent, then hang up
+                    self.send_header("Content-Length", str(len(body) + 100))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                    return
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 try:
@@ -187,6 +194,13 @@ def test_a_timeout_is_retried(server, tmp_path):
     server.stall["/a/f.bin"] = True
     assert fetch(remote, tmp_path, retries=1, timeout=0.1).read_bytes() == b"payload"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+def test_a_cut_off_response_is_retried(server, tmp_path):
+    remote = remote_for(server, "f.bin", b"0123456789" * 100)
+    server.cut["/a/f.bin"] = True
+    assert fetch(remote, tmp_path, retries=1).read_bytes() == b"0123456789" * 100
+    assert len(server.requests) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
 
 
 def test_the_next_mirror_is_tried(server, tmp_path):

@@ -209,6 +209,8 @@ class Conv2d(Module):
         # channels first anyway, so this memory order saves a transpose there.
         return xp.permute_dims(xp.reshape(y, (o, n, oh, ow)), (1, 0, 2, 3))
 
+    can_skip_input_grad = True  # see Module: Sequential passes input_grad=False to a first Conv2d
+
     def backward(self, grad_output, *, input_grad=True):
         """∂J/∂W and ∂J/∂b into ``.grad``; returns ∂J/∂x, or ``None`` with ``input_grad=False``.
 
