@@ -116,7 +116,7 @@ def limit_threads(n):
     except ImportError:
         print("threadpoolctl not installed: NumPy's BLAS keeps its default thread count")
         return None
-    return threadpool_limits(limits=n)
+    return threadpool_limits(limits=n)  # in force until this object is garbage-collected
 
 
 def profile(step, steps, label):
@@ -139,8 +139,7 @@ def main():
     parser.add_argument("--profile", action="store_true", help="also print cProfile tables of the nnlib steps")
     args = parser.parse_args()
     global CLOCK
-    if args.threads:
-        limiter = limit_threads(args.threads)  # noqa: F841 - keeps the limit while it lives
+    blas_limit = limit_threads(args.threads) if args.threads else None
     if args.clock == "cpu":
         CLOCK = time.process_time
 
@@ -177,6 +176,7 @@ def main():
         for name, dev, step, _ in contenders:
             if name.startswith("nnlib"):
                 profile(step, args.steps, name)
+    del blas_limit
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnlib import nn
-from nnlib.backend import to_device, to_numpy
+from nnlib.backend import device_of, to_device, to_numpy
 from nnlib.errors import ShapeError
 from cnn_cases import CNN_CASES
 from nnlib_cases import SETTINGS, check_gradcheck, check_parity, seeds
@@ -83,12 +83,7 @@ def test_output_is_on_the_input_device_and_dtype(device, float_dtype):
     for layer in (nn.MaxPool2d(2), nn.AvgPool2d(2)):
         y = layer(x)
         assert tuple(y.shape) == (2, 3, 2, 2)
-        assert nnlib_device(y) == device and str(y.dtype).endswith(float_dtype)
-
-
-def nnlib_device(x):
-    from nnlib import device_of
-    return device_of(x)
+        assert device_of(y) == device and str(y.dtype).endswith(float_dtype)
 
 
 @pytest.mark.parametrize("kind", KINDS)
