@@ -143,13 +143,14 @@ def _download_once(url, remote, dest, timeout, show_progress):
             os.remove(tmp)
 
 
-def fetch(remote, root=None, *, retries=2, timeout=60, backoff=1.0, progress_bar=True):
+def fetch(remote, root=None, *, retries=2, timeout=60, backoff=1.0, progress_bar=True, offline_hint=None):
     """The local path of ``remote`` (a :class:`RemoteFile`), downloading and verifying it if needed.
 
     A cached file is verified too (and downloaded again if it does not match). Each URL is tried
     ``1 + retries`` times, pausing ``backoff·2^attempt`` seconds between tries (once only if its
     host name cannot be resolved); then the next URL. ``timeout`` bounds each network wait. Raises :class:`ChecksumError` if every attempt delivered wrong bytes, else
-    :class:`DownloadError` (both name the URLs tried and the offline alternative).
+    :class:`DownloadError` (both name the URLs tried and ``offline_hint``: what to use without a
+    network; by default ``OFFLINE_HINT``, the offline digits).
     """
     folder = data_home(root)
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,7 +177,7 @@ def fetch(remote, root=None, *, retries=2, timeout=60, backoff=1.0, progress_bar
     offline = "No host name could be resolved: this machine seems to be offline. " if all(
         _host_unknown(e) for *_, e in failures) else ""
     raise error(f"could not download {remote.name} into {folder}:\n{tried}\n{offline}"
-                f"{OFFLINE_HINT} Or copy {remote.name} (SHA-256 {remote.sha256}) into {folder} by hand.")
+                f"{offline_hint or OFFLINE_HINT} Or copy {remote.name} (SHA-256 {remote.sha256}) into {folder} by hand.")
 
 
 def _host_unknown(exc):

@@ -230,6 +230,16 @@ def test_unreachable_server_names_every_url_and_the_offline_alternative(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_offline_hint_can_be_replaced(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    remote = data.RemoteFile("f.bin", "0" * 64, 1, (f"http://127.0.0.1:{port}/f.bin",))
+    with pytest.raises(data.DownloadError, match="use the small corpus instead") as info:
+        fetch(remote, tmp_path, retries=0, offline_hint="Offline? use the small corpus instead.")
+    assert "load_digits" not in str(info.value)
+
+
 def test_no_dns_means_offline_one_attempt_per_url(monkeypatch, tmp_path):
     calls = []
 
