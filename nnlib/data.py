@@ -66,11 +66,12 @@ class RemoteFile:
     urls: tuple
 
 
-# The checksums are those published for these exact files by TensorFlow Datasets
-# (url_checksums/mnist.txt, cifar10.txt) and repeated by torchvision ports (e.g. torch.rb) and
-# other projects' download scripts; the CIFAR-10 archive's MD5 c32a1d4ab5d03f1284b67883e8d87530
-# is the one printed on https://www.cs.toronto.edu/~kriz/cifar.html. They are constants on
-# purpose: a file that does not match is rejected, never "updated".
+# Where the checksums come from: TensorFlow Datasets publishes size and SHA-256 of exactly these
+# files (github.com/tensorflow/datasets, tensorflow_datasets/url_checksums/mnist.txt and
+# cifar10.txt), and other projects' download code repeats the same values. The CIFAR-10 page
+# (https://www.cs.toronto.edu/~kriz/cifar.html) publishes only an MD5 for this archive,
+# c32a1d4ab5d03f1284b67883e8d87530. The values are constants on purpose: a file that does not
+# match is rejected, never "updated".
 MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",     # PyTorch's mirror (torchvision)
     "https://storage.googleapis.com/cvdf-datasets/mnist/",  # TensorFlow's mirror
