@@ -118,9 +118,11 @@ class SGD(Optimizer):
         mu = group["momentum"]
         if mu:
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = g * 1  # a copy
+                state["momentum_buffer"] = g * 1  # a copy: the buffer is updated in place below
             else:
-                state["momentum_buffer"] = mu * state["momentum_buffer"] + (1 - group["dampening"]) * g
+                buf = state["momentum_buffer"]
+                buf *= mu
+                buf += (1 - group["dampening"]) * g
             g = g + mu * state["momentum_buffer"] if group["nesterov"] else state["momentum_buffer"]
         p.data -= group["lr"] * g
 
@@ -149,7 +151,7 @@ class Adagrad(Optimizer):
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p.data
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] = state["sum"] + g * g
+        state["sum"] += g * g
         xp = backend.namespace(g)
         p.data -= lr * g / (xp.sqrt(state["sum"]) + group["eps"])
 
@@ -182,16 +184,22 @@ class RMSprop(Optimizer):
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p.data
         rho = group["alpha"]
-        state["square_avg"] = rho * state["square_avg"] + (1 - rho) * g * g
+        # State arrays are updated in place (fewer temporaries; as torch.optim does).
         mean_square = state["square_avg"]
+        mean_square *= rho
+        mean_square += (1 - rho) * g * g
         if group["centered"]:
-            state["grad_avg"] = rho * state["grad_avg"] + (1 - rho) * g
-            mean_square = mean_square - state["grad_avg"] * state["grad_avg"]  # variance estimate
+            grad_avg = state["grad_avg"]
+            grad_avg *= rho
+            grad_avg += (1 - rho) * g
+            mean_square = mean_square - grad_avg * grad_avg  # variance estimate
         xp = backend.namespace(g)
         scaled = g / (xp.sqrt(mean_square) + group["eps"])
         if group["momentum"] > 0:
-            state["momentum_buffer"] = group["momentum"] * state["momentum_buffer"] + scaled
-            scaled = state["momentum_buffer"]
+            buf = state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += scaled
+            scaled = buf
         p.data -= group["lr"] * scaled
 
 
@@ -227,16 +235,19 @@ class Adam(Optimizer):
         t = state["step"]
         g = self._decay(p, g, group)
         beta1, beta2 = group["betas"]
-        state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * g            # m_t
-        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g  # v_t
+        m, v = state["exp_avg"], state["exp_avg_sq"]  # updated in place: fewer temporaries
+        m *= beta1
+        m += (1 - beta1) * g       # m_t = β₁m_{t−1} + (1−β₁)g
+        v *= beta2
+        v += (1 - beta2) * g * g   # v_t = β₂v_{t−1} + (1−β₂)g²
         xp = backend.namespace(g)
-        v = state["exp_avg_sq"]
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
             v = state["max_exp_avg_sq"]
-        m_hat = state["exp_avg"] / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        p.data -= group["lr"] * m_hat / (xp.sqrt(v_hat) + group["eps"])
+        # α·m̂/(√v̂+ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), the corrections folded into scalars:
+        step_size = group["lr"] / (1 - beta1**t)
+        denominator = xp.sqrt(v) / (1 - beta2**t) ** 0.5 + group["eps"]
+        p.data -= step_size * m / denominator
 
 
 class AdamW(Adam):
