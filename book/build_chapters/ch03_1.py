@@ -227,6 +227,10 @@ nnlib 的 `Sequential.forward` 正是第 1 点的 `for` 循环，而每一层的
 print(inspect.getsource(nn.Sequential.forward))
 print(inspect.getsource(nn.Sigmoid.forward))
 """),
+    md(r"""
+注意 `Sigmoid` 存下的是它的**输出** $h = \sigma(z)$ 而不是 $z$：sigmoid 的导数 $\sigma'(z) = \sigma(z)(1 - \sigma(z)) = h(1 - h)$ 可以直接由 $h$ 算出，存一个数组就够了。
+（它的前向计算也只求 $e^{-|z|}$，所以 $|z|$ 很大时不会溢出。）
+"""),
 ]
 
 # ---------------------------------------------------------------------------------------- 3.1.5
@@ -293,7 +297,7 @@ outputs = {
     "nnlib": {"得分 Z(3)": model(X), "损失 J": np.array(float(criterion(model(X), y)))},
     "PyTorch": {"得分 Z(3)": t_logits.numpy(), "损失 J": np.array(t_loss.item())},
 }
-table = nnlib.gradcheck.compare(outputs, rtol=1e-12, atol=1e-12)
+table = nnlib.gradcheck.compare(outputs, rtol=1e-12, atol=1e-12, what="output")
 table
 """),
     code(r"""
@@ -301,7 +305,7 @@ print("三方在 1e-12 以内一致:", table.passed)
 print(f"nnlib 的损失 {float(criterion(model(X), y)):.4f}，PyTorch 的损失 {t_loss.item():.4f}")
 """, tags=[CHECK]),
     md(r"""
-`compare` 本来用于比较梯度（3.2 节），这里用它比较前向的结果。"exact" 一列说明两边是否逐位相同：nnlib 与我们的 NumPy 代码做的是同样的浮点运算；PyTorch 用自己的矩阵乘法内核，求和顺序不同，可能差几个 $10^{-16}$，这是舍入误差。
+`compare` 主要用于比较梯度（3.2 节），这里用它比较前向的结果（`what="output"` 只改表头第一列的名字）。"exact" 一列说明两边是否逐位相同：nnlib 与我们的 NumPy 代码做的是同样的浮点运算；PyTorch 用自己的矩阵乘法内核，求和顺序不同，可能差几个 $10^{-16}$，这是舍入误差。
 """),
 ]
 
