@@ -201,10 +201,7 @@ def load_ptb(root=None, *, download=True, files=None, **fetch_kwargs):
     tokens = {}
     for split, remote in files.items():
         if download:
-            try:
-                path = data.fetch(remote, folder, **fetch_kwargs)
-            except data.DownloadError as exc:  # same error type, with the hint that fits PTB
-                raise type(exc)(str(exc).replace(data.OFFLINE_HINT, PTB_OFFLINE_HINT)) from exc
+            path = data.fetch(remote, folder, offline_hint=PTB_OFFLINE_HINT, **fetch_kwargs)
         else:
             path = folder / remote.name
             if not path.is_file():
