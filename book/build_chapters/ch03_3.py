@@ -252,6 +252,9 @@ nnlib 的 Adam 更新（`amsgrad` 是一个变体选项，默认关闭）：
 print(inspect.getsource(optim.Adam._update))
 """),
     md(r"""
+代码里把两个修正因子折进了两个标量：`step_size` $= \alpha / (1 - \beta_1^t)$，`denominator` $= \sqrt{v_t} / \sqrt{1 - \beta_2^t} + \varepsilon = \sqrt{\hat v_t} + \varepsilon$，
+所以 `step_size * m / denominator` 正是 $\alpha \hat m_t / (\sqrt{\hat v_t} + \varepsilon)$，只是少建了两个临时数组（PyTorch 也这样写）。$m_t$、$v_t$ 则原地更新（`m *= beta1` 等）。
+
 `weight_decay` 参数在 `Adam` 中是把 $\lambda \theta$ 加进梯度（L2 正则化），它也会被 $\sqrt{\hat v_t}$ 缩放；**AdamW** {cite}`loshchilov2019decoupled` 改为在更新之外直接做 $\theta \leftarrow \theta (1 - \alpha\lambda)$（"解耦的权重衰减"），在 nnlib 和 PyTorch 中都叫 `AdamW`。
 """),
 ]
