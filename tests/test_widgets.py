@@ -223,3 +223,10 @@ def test_ids_are_unique_across_charts():
     b = svg.line_chart({"a": ([0, 1], [0, 1])})
     import re
     assert set(re.findall(r"id='([^']+)'", a)).isdisjoint(re.findall(r"id='([^']+)'", b))
+
+
+@pytest.mark.parametrize("lo,hi", [(-7.2, 0.3), (-0.3, 0.2), (0.01, 0.05), (-3.0, -2.9)])
+def test_log_ticks_give_at_least_two_labels_inside_the_range(lo, hi):
+    ticks = svg.log_ticks(lo, hi)
+    assert len(ticks) >= 2
+    assert all(lo - 1e-9 <= math.log10(v) <= hi + 1e-9 for v, _ in ticks)

@@ -42,6 +42,20 @@ def nice_ticks(lo, hi, count=5):
     return [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
+def log_ticks(lo, hi):
+    """(value, label) ticks for a log axis spanning 10^lo … 10^hi: powers of ten, or 1-2-5
+    steps when the range holds fewer than two powers of ten."""
+    step = max(1, math.ceil((hi - lo) / 6))
+    ticks = [(10.0**k, f"1e{k}") for k in range(math.ceil(lo), math.floor(hi) + 1, step)]
+    if len(ticks) >= 2:
+        return ticks
+    candidates = [m * 10.0**k for k in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in (1, 2, 5)]
+    ticks = [(v, f"{v:.0e}") for v in candidates if lo - 1e-9 <= math.log10(v) <= hi + 1e-9]
+    if len(ticks) >= 2:
+        return ticks
+    return [(v, fmt(v)) for v in nice_ticks(10.0**lo, 10.0**hi) if v > 0]
+
+
 def fmt(value):
     """Short tick label: 0.001 → 1e-03, 2500 → 2.5e+03, 0.25 → 0.25."""
     if value == 0:
@@ -86,9 +100,7 @@ class Frame:
             parts.append(f"<line x1='{px:.1f}' y1='{y1}' x2='{px:.1f}' y2='{y1 + 4}' stroke='#666'/>")
             parts.append(f"<text x='{px:.1f}' y='{y1 + 15}' font-size='10' text-anchor='middle' {FONT}>{fmt(t)}</text>")
         if self.log_y:
-            lo, hi = self.ylim
-            step = max(1, math.ceil((hi - lo) / 6))
-            ticks = [(10.0**k, f"1e{k}") for k in range(math.ceil(lo), math.floor(hi) + 1, step)]
+            ticks = log_ticks(*self.ylim)
         else:
             ticks = [(t, fmt(t)) for t in nice_ticks(*self.ylim)]
         for value, label in ticks:
