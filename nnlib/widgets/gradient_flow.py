@@ -82,6 +82,7 @@ class GradientFlowDashboard(LiveWidget):
     def __init__(self, data=None, *, depth=6, width=32, activation="sigmoid", init="naive", lr=0.1,
                  optimizer="sgd", device="numpy", batch_size=128, steps=200, seed=0, min_interval=0.2):
         super().__init__(min_interval)
+        self._training = False
         self.X_all, self.y_all = load_digits_data() if data is None else data
         if self.X_all.ndim != 2 or self.y_all.shape != (self.X_all.shape[0],):
             raise ValueError(f"data must be (X of shape (N, features), y of shape (N,)), got {self.X_all.shape}, {self.y_all.shape}")
@@ -146,6 +147,7 @@ class GradientFlowDashboard(LiveWidget):
         guard = DivergenceGuard(self.model)
         start = time.perf_counter()
         done = 0
+        self._training = True
         try:
             for _ in range(steps):
                 with np.errstate(over="ignore", invalid="ignore"):  # the guard reports NaN/Inf instead
@@ -160,6 +162,7 @@ class GradientFlowDashboard(LiveWidget):
             self.set_status("已中断")
         finally:
             guard.close()
+            self._training = False
         elapsed = time.perf_counter() - start
         self.redraw()
         if self.diverged:
@@ -210,6 +213,8 @@ class GradientFlowDashboard(LiveWidget):
         hist_svg, (counts, edges) = svg.histogram(grads, title="当前梯度分布", xlabel="log₁₀|∂J/∂W|", labels=labels)
         self.plotted = {"grad_norm": {n: v[1] for n, v in norms.items()}, "loss": np.array(self.history["loss"]),
                         "histogram_layers": hist_names, "histogram_counts": counts, "histogram_edges": edges}
+        if self._training and len(steps):
+            self.set_status(f"训练中：第 {len(steps)} 步，损失 {self.history['loss'][-1]:.4f}")
         self.charts.value = svg.row(
             svg.line_chart({"损失": (steps, self.plotted["loss"])}, title="训练损失", xlabel="步数", show_legend=False),
             svg.line_chart(norms, title="各层权重梯度范数 ‖∂J/∂W‖", xlabel="步数", log_y=True),
