@@ -99,6 +99,37 @@ def test_dashboard_rejects_bad_arguments():
         GradientFlowDashboard((np.zeros((4, 3, 2), np.float32), np.zeros(4, np.int64)))
 
 
+
+def test_dashboard_trains_any_model_and_records_every_weighted_layer():
+    """model=: the document's ConvNet on image batches; one curve per Conv2d/Linear weight."""
+    from nnlib.models import ConvNet
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3, 32, 32)).astype(np.float32)
+    y = (np.arange(40) % 10).astype(np.int64)
+    d = GradientFlowDashboard((X, y), model=ConvNet, init="pytorch", optimizer="adam", lr=1e-3, batch_size=8)
+    assert list(d.history["grad_norm"]) == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    assert d.depth not in d.view.children[0].children[0].children  # architecture fixed by the model
+    d.train(3)
+    assert len(d.history["step"]) == 3 and "conv1" in d.charts.value
+    # The recorded norm is the norm of the gradient the step used: replay step 0 by hand.
+    nnlib.manual_seed(0)
+    fresh = ConvNet()
+    idx = np.random.default_rng(0).choice(40, size=8, replace=False)
+    criterion = nnlib.nn.CrossEntropyLoss()
+    criterion(fresh(X[idx]), y[idx])
+    fresh.backward(criterion.backward())
+    for name in ["conv1", "fc3"]:
+        expected = float(np.linalg.norm(getattr(fresh, name).weight.grad))
+        assert math.isclose(d.history["grad_norm"][name][0], expected, rel_tol=1e-5)
+    assert 0.0 <= d.accuracy() <= 1.0
+    d.reset_button.click()  # builds a fresh model with the same function
+    assert d.history["step"] == [] and isinstance(d.model, ConvNet)
+    with pytest.raises(ValueError, match="pass the data"):
+        GradientFlowDashboard(model=ConvNet)
+    with pytest.raises(TypeError, match="builds a fresh nnlib model"):
+        GradientFlowDashboard((X, y), model=ConvNet())
+
 # --- Adam explorer ----------------------------------------------------------------------------
 def test_adam_explorer_traces_equal_the_optimizer_state():
     a = AdamExplorer("rosenbrock", lr=0.05, betas=(0.8, 0.99))

@@ -1,6 +1,8 @@
-"""Gradient flow dashboard: train an MLP live and watch each layer's gradient.
+"""Gradient flow dashboard: train a network live and watch each layer's gradient.
 
-Per layer it plots ‖∂J/∂W⁽ˡ⁾‖ over the steps (log scale) and the current distribution of
+By default it builds an MLP from its controls (depth, width, activation, initialisation);
+``model=`` takes any nnlib model instead (e.g. ``nnlib.models.ConvNet`` on image batches),
+and every layer with a ``weight`` (``Linear``, ``Conv2d`` …) gets its curve. Per layer it plots ‖∂J/∂W⁽ˡ⁾‖ over the steps (log scale) and the current distribution of
 log₁₀|∂J/∂W⁽ˡ⁾| for the first, middle and last layer, next to the loss. A deep sigmoid network
 with naive initialisation shows the first layers' gradients orders of magnitude below the
 last ones (vanishing gradients); ReLU with He initialisation keeps them level.
@@ -72,20 +74,34 @@ def build_mlp(n_in, n_out, depth, width, activation, init):
 
 
 class GradientFlowDashboard(LiveWidget):
-    """Train an MLP live on (X, y) and plot per-layer gradient norms, histograms and the loss.
+    """Train a network live on (X, y) and plot per-layer gradient norms, histograms and the loss.
+
+    Without ``model``: an MLP on X of shape (N, features), built from the controls
+    (scikit-learn's digits if ``data`` is None). With ``model``, a function that builds a
+    fresh nnlib model (e.g. ``nnlib.models.ConvNet``; ``reset()`` calls it again): that model
+    on ``data``, X shaped as its input; the depth/width/activation controls are hidden, and
+    the initialisation control refills every layer's ``weight`` (``"pytorch"`` keeps the
+    model's own initialisation).
 
     Everything is also driveable from code (``train(steps)``, ``reset()``), which is how the
     tests and the static book use it. ``history`` holds the recorded numbers; ``plotted`` the
     numbers the last redraw drew.
     """
 
-    def __init__(self, data=None, *, depth=6, width=32, activation="sigmoid", init="naive", lr=0.1,
+    def __init__(self, data=None, *, model=None, depth=6, width=32, activation="sigmoid", init="naive", lr=0.1,
                  optimizer="sgd", device="numpy", batch_size=128, steps=200, seed=0, min_interval=0.2):
         super().__init__(min_interval)
         self._training = False
+        if model is not None and (isinstance(model, nn.Module) or not callable(model)):  # a model would be reused
+            raise TypeError(f"model must be a function (or class) that builds a fresh nnlib model, e.g. "
+                            f"nnlib.models.ConvNet, got {type(model).__name__}")
+        if model is not None and data is None:
+            raise ValueError("with model=..., pass the data too: (X, y) with X shaped as the model's input")
+        self.model_fn = model  # None: an MLP built from the controls
         self.X_all, self.y_all = load_digits_data() if data is None else data
-        if self.X_all.ndim != 2 or self.y_all.shape != (self.X_all.shape[0],):
-            raise ValueError(f"data must be (X of shape (N, features), y of shape (N,)), got {self.X_all.shape}, {self.y_all.shape}")
+        if self.y_all.ndim != 1 or self.X_all.shape[:1] != self.y_all.shape or (model is None and self.X_all.ndim != 2):
+            features = "(N, ...) as the model's input" if model is not None else "(N, features)"
+            raise ValueError(f"data must be (X of shape {features}, y of shape (N,)), got {self.X_all.shape}, {self.y_all.shape}")
         self.n_classes = int(self.y_all.max()) + 1
         self.seed, self.batch_size = seed, batch_size
         devices = backend.available_devices()
@@ -108,7 +124,8 @@ class GradientFlowDashboard(LiveWidget):
         self.lr.observe(self._set_lr, names="value")
         self.optimizer_name.observe(lambda _: self._new_optimizer(), names="value")
         self.charts = W.HTML()
-        controls = W.HBox([W.VBox([self.depth, self.width, self.activation, self.init]),
+        architecture = [self.depth, self.width, self.activation] if model is None else []  # fixed by model
+        controls = W.HBox([W.VBox(architecture + [self.init]),
                            W.VBox([self.lr, self.optimizer_name, self.device, self.steps]),
                            W.VBox([self.train_button, self.reset_button])], layout={"flex_flow": "row wrap"})
         self.view.children = [controls, self.status, self.charts]
@@ -118,18 +135,35 @@ class GradientFlowDashboard(LiveWidget):
     def reset(self):
         """Build a fresh model from the controls and forget the history."""
         manual_seed(self.seed)
-        self.model = build_mlp(self.X_all.shape[1], self.n_classes, self.depth.value, self.width.value,
-                               self.activation.value, self.init.value).to(self.device.value)
+        if self.model_fn is None:
+            self.model = build_mlp(self.X_all.shape[1], self.n_classes, self.depth.value, self.width.value,
+                                   self.activation.value, self.init.value).to(self.device.value)
+            self.linear_names = [name for name, m in self.model.named_modules() if isinstance(m, nn.Linear)]
+            described = (f"{self.depth.value} 个隐藏层 × {self.width.value}，{self.activation.value}，"
+                         f"{INITS[self.init.value][0]}")
+        else:
+            self.model = self.model_fn().to(self.device.value)
+            # Every layer with a weight (Conv2d, Linear, …), in the order of the module tree.
+            self.linear_names = [name for name, m in self.model.named_modules()
+                                 if name and isinstance(getattr(m, "weight", None), nn.Parameter)]
+            modules = dict(self.model.named_modules())
+            fill = INITS[self.init.value][1]
+            if fill is not None:
+                for name in self.linear_names:
+                    fill(modules[name].weight, "relu")
+                    if getattr(modules[name], "bias", None) is not None:
+                        nn.init.zeros_(modules[name].bias)
+            n_params = sum(p.numel() for p in self.model.parameters())
+            described = f"{type(self.model).__name__}（{n_params:,} 个参数），{INITS[self.init.value][0]}"
+        self.layer_names = self.linear_names  # the layers whose weight gradients are recorded
         self.X = backend.to_device(self.X_all, self.device.value)
         self.y = backend.to_device(self.y_all, self.device.value)
         self.criterion = nn.CrossEntropyLoss()
-        self.linear_names = [name for name, m in self.model.named_modules() if isinstance(m, nn.Linear)]
         self.history = {"step": [], "loss": [], "grad_norm": {n: [] for n in self.linear_names}}
         self.rng = np.random.default_rng(self.seed)
         self._new_optimizer()
         self.diverged = None
-        self.set_status(f"新模型：{self.depth.value} 个隐藏层 × {self.width.value}，{self.activation.value}，"
-                        f"{INITS[self.init.value][0]}，设备 {self.model.device}")
+        self.set_status(f"新模型：{described}，设备 {self.model.device}")
         self.redraw()
 
     def _new_optimizer(self):
@@ -178,7 +212,10 @@ class GradientFlowDashboard(LiveWidget):
         x, y = self.X[idx], self.y[idx]
         self.model.zero_grad()
         loss = self.criterion(self.model(x), y)
-        self.model.backward(self.criterion.backward(), input_grad=False)
+        if self.model.can_skip_input_grad:  # the data needs no gradient: skip the first layer's ∂J/∂x
+            self.model.backward(self.criterion.backward(), input_grad=False)
+        else:
+            self.model.backward(self.criterion.backward())
         step = len(self.history["step"])
         guard.check(step, loss)
         for name, module in self.model.named_modules():
@@ -188,12 +225,21 @@ class GradientFlowDashboard(LiveWidget):
         self.history["loss"].append(float(loss))
         self.optimizer.step()
 
-    def accuracy(self):
-        """Accuracy on all of (X, y)."""
-        logits = backend.to_numpy(self.model(self.X))
-        return float(np.mean(np.argmax(logits, axis=1) == self.y_all))
+    def accuracy(self, batch_size=None):
+        """Accuracy on all of (X, y), in forward passes of at most ``batch_size`` examples
+        (default: all at once for the MLP, 1024 for a ``model``)."""
+        batch_size = batch_size or (len(self.y_all) if self.model_fn is None else 1024)
+        correct = 0
+        for start in range(0, len(self.y_all), batch_size):
+            logits = backend.to_numpy(self.model(self.X[start:start + batch_size]))
+            correct += int(np.sum(np.argmax(logits, axis=1) == self.y_all[start:start + batch_size]))
+        return correct / len(self.y_all)
 
     # --- drawing ------------------------------------------------------------------------------
+    def _label(self, name):
+        """第 l 层 for the MLP's layers; the module's own name (conv1, fc3 …) for a ``model``."""
+        return f"第{self.linear_names.index(name) + 1}层" if self.model_fn is None else name
+
     def _layers_for_histogram(self):
         names = self.linear_names
         picks = sorted({0, len(names) // 2, len(names) - 1})
@@ -201,7 +247,7 @@ class GradientFlowDashboard(LiveWidget):
 
     def _render(self):
         steps = np.array(self.history["step"])
-        norms = {f"第{i + 1}层": (steps, np.array(v)) for i, v in enumerate(self.history["grad_norm"].values())}
+        norms = {self._label(n): (steps, np.array(v)) for n, v in self.history["grad_norm"].items()}
         modules = dict(self.model.named_modules())
         hist_names = self._layers_for_histogram()
         grads = []
@@ -209,7 +255,7 @@ class GradientFlowDashboard(LiveWidget):
             g = modules[name].weight.grad
             with np.errstate(divide="ignore"):
                 grads.append(np.log10(np.abs(backend.to_numpy(g))) if g is not None else np.array([]))
-        labels = [f"第{self.linear_names.index(n) + 1}层" for n in hist_names]
+        labels = [self._label(n) for n in hist_names]
         hist_svg, (counts, edges) = svg.histogram(grads, title="当前梯度分布", xlabel="log₁₀|∂J/∂W|", labels=labels)
         self.plotted = {"grad_norm": {n: v[1] for n, v in norms.items()}, "loss": np.array(self.history["loss"]),
                         "histogram_layers": hist_names, "histogram_counts": counts, "histogram_edges": edges}
