@@ -302,7 +302,7 @@ print(f"6 次前向 + 反向（T = {T_LONG}）在 {DEVICE} 上用了 {time.perf_
 def plot_grad_norms(ax, curves, styles=None):
     for name, v in curves.items():
         t = np.arange(1, len(v) + 1)
-        ax.semilogy(t, np.maximum(v, 1e-30), lw=2, **(styles or {}).get(name, {}), label=name)
+        ax.semilogy(t, np.maximum(v, 1e-300), lw=2, **(styles or {}).get(name, {}), label=name)
     ax.set_xlabel("时间步 t（损失在最后一步 t = T）")
     ax.set_ylabel(r"$\|\partial J / \partial h_t\|$（对数坐标）")
     ax.grid(True, which="major", alpha=0.3)
@@ -321,19 +321,19 @@ fig.tight_layout()
 plt.show()
 """),
     md(r"""
-每条曲线从右端（$t = T$，损失所在处）往左读，就是误差信号往回传播的过程。下面打印第 1 步与最后一步的比值 $\lVert \delta_1 \rVert / \lVert \delta_T \rVert$ 的数量级（$10^k$ 中的 $k$，向下取整）：
+每条曲线从右端（$t = T$，损失所在处）往左读，就是误差信号往回传播的过程。下面打印第 1 步与最后一步的比值 $\lVert \delta_1 \rVert / \lVert \delta_T \rVert$ 的数量级（$\log_{10}$ 四舍五入到整数 $k$，即约为 $10^k$）：
 """),
     code(r"""
 for name, v in norms.items():
-    print(f"{name:<24} ‖δ_1‖/‖δ_T‖ ≈ 10^{math.floor(math.log10(v[0] / v[-1]))}")
+    print(f"{name:<24} ‖δ_1‖/‖δ_T‖ ≈ 10^{round(math.log10(v[0] / v[-1]))}")
 """, tags=[CHECK]),
     md(r"""
 几点观察：
 
-- **默认初始化下，LSTM 和 GRU 只比 RNN 好一点**：在对数坐标下三条曲线都是直线，即每往回一步都乘上一个大致不变的因子（一半上下）；往回 99 步后，RNN 只剩 $10^{-27}$ 量级，LSTM 和 GRU 也只剩 $10^{-21}$、$10^{-20}$ 量级。
+- **默认初始化下，LSTM 和 GRU 只比 RNN 好一点**：在对数坐标下三条曲线都是直线，即每往回一步都乘上一个大致不变的因子（一半上下）；往回 99 步后，RNN 只剩约 $10^{-26}$，LSTM 和 GRU 也只剩约 $10^{-20}$、$10^{-19}$。
   原因是门在初始化时都在 $\sigma(0) = 0.5$ 附近：LSTM 的直接路径每步乘 $f_t \approx 0.5$，GRU 乘 $z_t \approx 0.5$，与 RNN 的 $\operatorname{diag}(\tanh') W_{hh}$ 差不多小。
   所以"LSTM 解决了梯度消失"并不是说它的梯度**自动**不衰减，而是说衰减的速度由**可以学习**的门控制：网络只要学会把 $f_t$ 调到接近 1，就能把信息和梯度保留很多步；RNN 则没有这样一个旋钮。
-- **把遗忘门（更新门）的偏置加 3**，初始时 $f_t, z_t \approx \sigma(3) \approx 0.95$，梯度传回 99 步后仍保留 1% 以上（$10^{-2}$ 量级），曲线几乎是平的。给遗忘门一个正的初始偏置（常用 +1）是训练 LSTM 的常见做法 {cite}`gers2000learning,jozefowicz2015empirical`。
+- **把遗忘门（更新门）的偏置加 3**，初始时 $f_t, z_t \approx \sigma(3) \approx 0.95$，梯度传回 99 步后仍保留百分之几（约 $10^{-1}$ 到 $10^{-2}$），曲线几乎是平的。给遗忘门一个正的初始偏置（常用 +1）是训练 LSTM 的常见做法 {cite}`gers2000learning,jozefowicz2015empirical`。
 - **RNN 的 $W_{hh}$ 取 1.5 倍正交矩阵**（所有奇异值都是 1.5）时，梯度往回越传越大，到第 1 步已增长到 10 倍以上——这就是梯度爆炸。由于 $\tanh$ 的饱和（$\tanh' < 1$ 抵消了一部分），增长比 $1.5^{99}$ 慢得多；但序列更长、或者用 ReLU 时，增长会快得多。
 
 **自己试试。** 在 Jupyter、JupyterLab 或 Colab 中运行时，下面的控件可以改变单元类型、序列长度、门偏置和计算设备（有 GPU 时列出 `cuda`），图会立刻重画；网页版只显示默认设置下的结果。
@@ -343,7 +343,6 @@ def explore(cell, T, gate_bias, device):
     v = hidden_grad_norms(cell, T=T, device=device, gate_bias=gate_bias)
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     plot_grad_norms(ax, {f"{cell.upper()}，门偏置 {gate_bias:+.1f}（T = {T}，{device}）": v})
-    ax.set_ylim(1e-30, 1e3)
     plt.show()
 
 
@@ -521,7 +520,7 @@ grads
 `out = self.fc(out[:, -1, :])` 让源文档的模型对**每个序列只做一次预测**：读完 $T$ 个词以后，预测第 $T+1$ 个词。前面 $T - 1$ 步的隐藏状态只是"中间结果"，不直接接受监督。
 反向传播时，输出层的误差信号只送进最后一步（nnlib 的 `backward` 里 `d_seq[:, -1, :] = d_last`，其余各步为 0），再由 BPTT 传回前面的步——正是 4.2.3 节里那种"只有最后一步有损失"的情形。
 
-这适合**一个序列对应一个标签**的任务（例如判断一句话的情感）。语言模型则想要**每个位置**都预测下一个词：长度为 $T$ 的窗口同时提供 $T$ 个训练样本（"春" → "风"，"春风" → "又"，……），而计算量几乎不变——LSTM 本来就要算出每一步的 $h_t$。
+这适合**一个序列对应一个标签**的任务（例如判断一句话的情感）。语言模型则想要**每个位置**都预测下一个词：长度为 $T$ 的窗口同时提供 $T$ 个训练样本（"春" → "风"，"春风" → "又"，……），而 LSTM 部分的计算量完全不变（它本来就要算出每一步的 $h_t$），多出来的只是输出层要对每一步各算一次。
 `nnlib.models.RNNLanguageModel` 就是这样的模型：同样的三层、同样的 `state_dict` 键，只是把 `fc` 作用在**所有** $T$ 步上，输出形状 $(N, T, V)$。
 把源文档模型的权重装进它，它最后一步的输出与源文档模型的 `out` 相同：
 """),
@@ -540,7 +539,7 @@ cells += [
     md(r"""
 ## 4.2.6 训练一个字符级语言模型：宋词
 
-**语言模型**给一段文字 $w_1 w_2 \cdots w_M$ 一个概率，按链式法则分解成"逐个预测下一个词"：
+**语言模型**给一段文字 $w_1 w_2 \cdots w_M$ 一个概率，按概率的链式法则分解成"逐个预测下一个词"：
 
 $$
 P(w_1, \dots, w_M) = \prod_{t=1}^{M} P(w_t \mid w_1, \dots, w_{t-1}).
@@ -860,7 +859,7 @@ logits 全为 0 时每个词的概率都是 $1/V$，每个位置的交叉熵都�
 cells += ex.add(
     "梯度裁剪",
     r"""
-实现 `clip_by_total_norm(grads, max_norm)`：`grads` 是若干 NumPy 数组的列表，把它们看成**一个**长向量，若其 2-范数 $\lVert g \rVert$ 超过 `max_norm`，就把每个数组都乘以 $\text{max\_norm} / \lVert g \rVert$；
+实现 `clip_by_total_norm(grads, max_norm)`：`grads` 是若干 NumPy 数组的列表，把它们看成**一个**长向量，若其 2-范数 $\lVert g \rVert$ 超过 `max_norm`（记作 $c$），就把每个数组都乘以 $c / \lVert g \rVert$；
 返回 `(裁剪后的数组列表, 裁剪前的范数)`。自检会与 `nnlib.optim.clip_grad_norm_` 比较（它在分母上多加了 $10^{-6}$，与 PyTorch 相同，比较时的容差允许这个差别）。
 再想一想：为什么要把所有参数的梯度**一起**缩放，而不是每个数组各自裁剪、或者逐元素截断到 $[-c, c]$？
 """,
