@@ -1,8 +1,9 @@
 """Benchmark: one training step of an MLP 784-256-256-10 (ReLU, cross-entropy, SGD), batch 128.
 
-Measures in the same run: nnlib on NumPy, nnlib on the torch backend (CPU, and CUDA/MPS when
-present) and PyTorch autograd, and prints each as a ratio to PyTorch on the same device, plus
-the achieved GFLOP/s next to the machine's measured GEMM GFLOP/s.
+Measures in the same run (bench/harness.py says how, and why grouped by library): nnlib on
+NumPy, nnlib on the torch backend (CPU, and CUDA/MPS when present) and PyTorch autograd, and
+prints each as a ratio to PyTorch on the same device, plus the achieved GFLOP/s next to the
+machine's measured GEMM GFLOP/s.
 
     python bench/mlp.py [--steps 50] [--repeats 7] [--threads N]
 
@@ -10,13 +11,12 @@ Targets (issue 2): torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×, step 
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 
 import nnlib
+from harness import Contender, limit_threads, measure, report, time_steps
 from nnlib import nn
 
 SIZES = (784, 256, 256, 10)
@@ -26,7 +26,7 @@ LR = 0.01
 
 def step_flops(batch=BATCH, sizes=SIZES):
     """Multiply-adds ×2 of forward (X Wᵀ), backward weight grads (δᵀ h) and input grads (δ W),
-    except the input grad of the first layer, which nobody needs (PyTorch skips it)."""
+    except the input grad of the first layer, which nobody needs (both sides skip it)."""
     layers = list(zip(sizes[:-1], sizes[1:]))
     macs = sum(batch * i * o for i, o in layers)
     return 2 * (3 * macs - batch * layers[0][0] * layers[0][1])
@@ -39,21 +39,7 @@ def gemm_gflops(device, n=2048, repeats=5):
     b = rng.standard_normal((n, n), dtype=np.float32)
     if device != "numpy":
         a, b = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
-    best = float("inf")
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        a @ b
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
-
-
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    elif device.startswith("mps"):
-        torch.mps.synchronize()
+    return 2 * n**3 / min(time_steps(lambda: a @ b, device, 1) for _ in range(repeats)) / 1e9
 
 
 def make_data(device):
@@ -105,56 +91,40 @@ def torch_step_fn(device):
     return step
 
 
-def time_steps(step, device, steps):
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return (time.perf_counter() - t0) / steps
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch and NumPy's BLAS (default: theirs)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    blas_limit = limit_threads(args.threads) if args.threads else None
 
     torch_devices = [d for d in nnlib.available_devices() if d != "numpy"]
-    contenders = [("nnlib (NumPy)", "numpy", nnlib_step_fn("numpy"), "cpu")]
+    contenders = [Contender("nnlib (NumPy)", "numpy", nnlib_step_fn("numpy"), "cpu")]
     for dev in torch_devices:
-        contenders.append((f"nnlib (torch {dev})", dev, nnlib_step_fn(dev), dev))
-        contenders.append((f"PyTorch autograd ({dev})", dev, torch_step_fn(dev), dev))
-
-    for _, dev, step, _ in contenders:  # warm-up: allocations, kernels, caches
-        time_steps(step, dev, 10)
-    samples = {name: [] for name, *_ in contenders}
-    for _ in range(args.repeats):  # interleaved, so drift hits everyone alike
-        for name, dev, step, _ in contenders:
-            samples[name].append(time_steps(step, dev, args.steps))
+        contenders.append(Contender(f"nnlib (torch {dev})", dev, nnlib_step_fn(dev), dev))
+        contenders.append(Contender(f"PyTorch autograd ({dev})", dev, torch_step_fn(dev), dev))
+    samples = measure(contenders, args.steps, args.repeats, warmup=10)
 
     flops = step_flops()
     peaks = {"numpy": gemm_gflops("numpy")} | {d: gemm_gflops(d) for d in torch_devices}
-    reference = {dev: statistics.median(samples[f"PyTorch autograd ({dev})"]) for dev in torch_devices}
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, forward + backward + SGD step, float32; "
           f"{flops / 1e6:.0f} MFLOP per step; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"GEMM peak (2048², float32): " + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items()))
+    print("GEMM peak (2048², float32): " + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items()))
     print()
-    header = f"{'implementation':<28}{'ms/step':>10}{'vs PyTorch':>12}{'GFLOP/s':>10}{'% of GEMM peak':>16}"
-    print(header)
-    print("-" * len(header))
-    for name, dev, _, ref_dev in contenders:
-        t = statistics.median(samples[name])
-        ratio = t / reference[ref_dev] if ref_dev in reference else float("nan")
-        gflops = flops / t / 1e9
-        peak = peaks["numpy" if dev == "numpy" else dev]
-        print(f"{name:<28}{t * 1e3:>10.3f}{ratio:>11.2f}×{gflops:>10.1f}{100 * gflops / peak:>15.0f}%")
+
+    def gflops(c, t):
+        return f"{flops / t / 1e9:.1f}"
+
+    def share_of_peak(c, t):
+        return f"{100 * flops / t / 1e9 / peaks[c.device]:.0f}%"
+
+    report(contenders, samples, {d: f"PyTorch autograd ({d})" for d in torch_devices},
+           [("GFLOP/s", gflops), ("% of GEMM peak", share_of_peak)])
     print()
-    print("ratio = median time / median time of PyTorch autograd on the same device (NumPy vs torch CPU); "
-          "targets: torch backend ≤ 1.5×, NumPy ≤ 3×, ≥ 50 % of GEMM peak")
+    print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch autograd "
+          "on the same device (NumPy vs torch CPU); targets: torch backend ≤ 1.5×, NumPy ≤ 3×, ≥ 50 % of GEMM peak")
+    del blas_limit
 
 
 if __name__ == "__main__":

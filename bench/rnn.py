@@ -3,7 +3,7 @@
 Embedding(2000, 128) → LSTM(128, 128, num_layers=2, batch_first=True) → Linear(128, 2000) on
 the last step; batch 32, T = 35; cross-entropy on the output, clip_grad_norm_(5), Adam.
 Measured in the same run: nnlib on NumPy, nnlib on the torch backend (CPU, and CUDA/MPS when
-present) and PyTorch autograd with nn.LSTM, interleaved, each as a ratio to PyTorch on the same
+present) and PyTorch autograd with nn.LSTM (bench/harness.py says how), each as a ratio to PyTorch on the same
 device (NumPy against torch CPU). Medians over repeats: the machine may be shared, so single
 timings are noisy.
 
@@ -13,13 +13,12 @@ Targets (issue 6): torch backend ≤ 2× PyTorch, NumPy backend ≤ 3×.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 
 import nnlib
+from harness import Contender, limit_threads, measure, report
 from nnlib import nn, optim
 from nnlib.models import RNNModel
 
@@ -42,13 +41,6 @@ class TorchRNNModel(torch.nn.Module):
         out, (h, c) = self.rnn(embed, (h0, c0))
         out = self.fc(out[:, -1, :])
         return out, (h, c)
-
-
-def sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    elif device.startswith("mps"):
-        torch.mps.synchronize()
 
 
 def make_data(device):
@@ -95,15 +87,6 @@ def torch_step_fn(device):
     return step
 
 
-def time_steps(step, device, steps):
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return (time.perf_counter() - t0) / steps
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -113,13 +96,7 @@ def main():
                              "1 gives steadier figures on a shared machine")
     parser.add_argument("--profile", action="store_true", help="cProfile 20 steps of nnlib (NumPy) and exit")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        try:  # NumPy's BLAS too (threadpoolctl comes with scikit-learn)
-            from threadpoolctl import threadpool_limits
-            threadpool_limits(args.threads)
-        except ImportError:
-            print("threadpoolctl not installed: NumPy's BLAS keeps its own thread count")
+    blas_limit = limit_threads(args.threads) if args.threads else None
     if args.profile:
         import cProfile
         import pstats
@@ -130,34 +107,21 @@ def main():
         return
 
     torch_devices = [d for d in nnlib.available_devices() if d != "numpy"]
-    contenders = [("nnlib (NumPy)", "numpy", nnlib_step_fn("numpy"), "cpu")]
+    contenders = [Contender("nnlib (NumPy)", "numpy", nnlib_step_fn("numpy"), "cpu")]
     for dev in torch_devices:
-        contenders.append((f"nnlib (torch {dev})", dev, nnlib_step_fn(dev), dev))
-        contenders.append((f"PyTorch nn.LSTM ({dev})", dev, torch_step_fn(dev), dev))
+        contenders.append(Contender(f"nnlib (torch {dev})", dev, nnlib_step_fn(dev), dev))
+        contenders.append(Contender(f"PyTorch nn.LSTM ({dev})", dev, torch_step_fn(dev), dev))
+    samples = measure(contenders, args.steps, args.repeats)
 
-    for _, dev, step, _ in contenders:  # warm-up: allocations, kernels, caches
-        time_steps(step, dev, 3)
-    samples = {name: [] for name, *_ in contenders}
-    for _ in range(args.repeats):  # interleaved, so drift and neighbours hit everyone alike
-        for name, dev, step, _ in contenders:
-            samples[name].append(time_steps(step, dev, args.steps))
-
-    reference = {dev: statistics.median(samples[f"PyTorch nn.LSTM ({dev})"]) for dev in torch_devices}
     print(f"RNNModel: Embedding({VOCAB}, {EMBED}) → LSTM({EMBED}, {HIDDEN}, num_layers={LAYERS}) → "
           f"Linear({HIDDEN}, {VOCAB}); batch {BATCH}, T = {SEQ}; forward + backward + clip + Adam, float32; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print()
-    header = f"{'implementation':<28}{'ms/step':>10}{'min':>9}{'max':>9}{'vs PyTorch':>12}"
-    print(header)
-    print("-" * len(header))
-    for name, dev, _, ref_dev in contenders:
-        t = statistics.median(samples[name])
-        ratio = t / reference[ref_dev] if ref_dev in reference else float("nan")
-        print(f"{name:<28}{t * 1e3:>10.2f}{min(samples[name]) * 1e3:>9.2f}{max(samples[name]) * 1e3:>9.2f}"
-              f"{ratio:>11.2f}×")
+    report(contenders, samples, {d: f"PyTorch nn.LSTM ({d})" for d in torch_devices})
     print()
     print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch on the "
           f"same device (NumPy vs torch CPU); targets: torch backend ≤ 2×, NumPy ≤ 3×")
+    del blas_limit
 
 
 if __name__ == "__main__":

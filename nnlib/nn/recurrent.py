@@ -38,6 +38,7 @@ import numpy as np
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError
 from . import init
+from .activation import step_of
 from .linear import check_positive_int
 from .module import Module, Parameter
 
@@ -280,8 +281,8 @@ class RNN(RNNBase):
         _, w_hh, _, _ = self._weights(k)
         t_len, n, _ = x.shape
         h = hs[1:]
-        # φ'(a_t) of all steps at once, written through h_t: 1 − h_t² (tanh), 0/1 = sign(h_t) (ReLU)
-        da = 1 - h * h if self.nonlinearity == "tanh" else xp.sign(h)
+        # φ'(a_t) of all steps at once, written through h_t: 1 − h_t² (tanh), 0/1 (ReLU)
+        da = 1 - h * h if self.nonlinearity == "tanh" else step_of(h)
         dh_all = self._empty(xp, x, (t_len, n, self.hidden_size)) if self.record_hidden_grads else None
         dh = d_final[0]  # δ_T from ∂J/∂h_n (None: nothing)
         for t in reversed(range(t_len)):
