@@ -131,7 +131,7 @@ class ConvExplorer(LiveWidget):
     """
 
     def __init__(self, image="china", *, kernel="edge_x", stride=1, padding=0, custom=DEFAULT_CUSTOM,
-                 display_width=320, min_interval=0.0):
+                 display_width=240, min_interval=0.0):
         super().__init__(min_interval)
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}")
@@ -195,5 +195,5 @@ class ConvExplorer(LiveWidget):
         if any(cropped):
             note = (f"；(H + 2p − k)/s 不是整数：补零后输入的最下方 {cropped[0]} 行、最右侧 {cropped[1]} 列"
                     f"没有窗口能覆盖，这里先把它们裁掉（PyTorch 会默默忽略它们，nnlib 的 Conv2d 会报错）")
-        self.set_status(f"输出高 ({h} + 2·{padding} − {kh})/{stride} + 1 = {oh}，"
-                        f"宽 ({w} + 2·{padding} − {kw})/{stride} + 1 = {ow}{note}")
+        self.set_status(f"输出高 ⌊({h} + 2·{padding} − {kh})/{stride}⌋ + 1 = {oh}，"
+                        f"宽 ⌊({w} + 2·{padding} − {kw})/{stride}⌋ + 1 = {ow}{note}")
