@@ -261,3 +261,16 @@ def test_log_ticks_give_at_least_two_labels_inside_the_range(lo, hi):
     ticks = svg.log_ticks(lo, hi)
     assert len(ticks) >= 2
     assert all(lo - 1e-9 <= math.log10(v) <= hi + 1e-9 for v, _ in ticks)
+
+
+def test_long_series_are_thinned_but_keep_their_extremes():
+    frame = svg.Frame(400, 200, (0, 9999), (-5, 5))
+    ys = np.zeros(10000)
+    ys[5000] = 4.0  # one spike
+    out = svg.polyline(frame, np.arange(10000), ys, "black")
+    points = out.split("points='")[1].split("'")[0].split()
+    assert len(points) <= 2 * (400 - frame.left - frame.right) + 2
+    assert min(float(p.split(",")[1]) for p in points) == pytest.approx(float(frame.y(4.0)), abs=0.1)
+    path = svg.polyline(frame, np.linspace(0, 9999, 5000), np.sin(np.arange(5000)), "black", path=True)
+    last = path.split("points='")[1].split("'")[0].split()[-1]
+    assert last == f"{float(frame.x(9999)):.1f},{float(frame.y(np.sin(4999))):.1f}"

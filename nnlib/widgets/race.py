@@ -106,7 +106,7 @@ def path_overlay(surface, paths, *, arrows=None, title="", width=420, height=320
     body.append(f"<text x='{mx:.1f}' y='{my + 4:.1f}' font-size='14' text-anchor='middle' fill='white'>★</text>")
     for i, (name, points) in enumerate(paths.items()):
         c = svg.color(i)
-        body.append(svg.polyline(frame, points[:, 0], points[:, 1], c, width=1.8))
+        body.append(svg.polyline(frame, points[:, 0], points[:, 1], c, width=1.8, path=True))
         if animate_seconds and len(points) > 1:
             px, py = frame.x(points[:, 0]), frame.y(points[:, 1])
             ok = np.isfinite(px) & np.isfinite(py)

@@ -11,6 +11,7 @@ kept by the widgets for tests.
 import html
 import itertools
 import math
+import warnings
 
 import numpy as np
 
@@ -143,9 +144,16 @@ def _widen(lo, hi):
     return (lo, hi)
 
 
-def polyline(frame, xs, ys, stroke, width=1.6, dash=None):
-    """One line; NaN/Inf points (or ≤ 0 on a log axis) break the line instead of corrupting it."""
+def polyline(frame, xs, ys, stroke, width=1.6, dash=None, path=False):
+    """One line; NaN/Inf points (or ≤ 0 on a log axis) break the line instead of corrupting it.
+
+    A chart cannot show more than a point or two per pixel, and formatting every point of a
+    long run would dominate the redraw: long series are thinned to about two points per pixel
+    column — the minimum and maximum of each bucket of consecutive points, so spikes stay
+    visible — and a 2-D ``path`` (not ordered in x) is thinned by keeping every k-th point.
+    """
     px, py = frame.x(xs), frame.y(ys)
+    px, py = (_thin_path if path else _envelope)(px, py, 2 * (frame.width - frame.left - frame.right))
     ok = np.isfinite(px) & np.isfinite(py)
     pieces, current = [], []
     for good, a, b in zip(ok, px, py):
@@ -159,6 +167,31 @@ def polyline(frame, xs, ys, stroke, width=1.6, dash=None):
     style = f" stroke-dasharray='{dash}'" if dash else ""
     return "".join(f"<polyline points='{' '.join(p)}' fill='none' stroke='{stroke}' stroke-width='{width}'{style}/>"
                    for p in pieces)
+
+
+def _envelope(px, py, limit):
+    """At most ~``limit`` points: per bucket of consecutive points, (first x, min y), (last x, max y)."""
+    n = len(px)
+    if n <= limit:
+        return px, py
+    size = math.ceil(2 * n / limit)
+    pad = (-n) % size
+    xs = np.concatenate([px, np.full(pad, np.nan)]).reshape(-1, size)
+    ys = np.concatenate([np.where(np.isfinite(py), py, np.nan), np.full(pad, np.nan)]).reshape(-1, size)
+    with warnings.catch_warnings():  # an all-NaN bucket stays NaN: a gap in the line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out_x = np.stack([np.nanmin(xs, axis=1), np.nanmax(xs, axis=1)], axis=1).ravel()
+        out_y = np.stack([np.nanmin(ys, axis=1), np.nanmax(ys, axis=1)], axis=1).ravel()
+    return out_x, out_y
+
+
+def _thin_path(px, py, limit):
+    """Every k-th point of a 2-D path (and always its last point)."""
+    n = len(px)
+    if n <= limit:
+        return px, py
+    keep = np.unique(np.append(np.arange(0, n, math.ceil(n / limit)), n - 1))
+    return px[keep], py[keep]
 
 
 LEGEND_WIDTH = 92
