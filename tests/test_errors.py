@@ -241,3 +241,12 @@ def test_errors_subclass_the_builtin_a_python_user_expects(error, builtin):
     assert issubclass(error, builtin)
     with pytest.raises(builtin):
         raise error("message")
+
+
+def test_forward_called_directly_gets_a_clear_error():
+    from nnlib.errors import BackwardError
+
+    layer = nn.Linear(3, 2, dtype="float64")
+    y = layer.forward(np.ones((4, 3)))
+    with pytest.raises(BackwardError, match=r"call the module, y = m\(x\)"):
+        layer.backward(np.ones_like(y))

@@ -44,3 +44,4 @@ def test_parameter_free_sequential_returns_none_without_input_gradient():
     model = nn.Sequential(nn.ReLU(), nn.Tanh())
     model(np.ones((2, 2)))
     assert model.backward(np.ones((2, 2)), input_grad=False) is None
+

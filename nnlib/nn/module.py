@@ -154,6 +154,11 @@ class Module:
     def _check_like_output(self, grad_output):
         expected = self._output_shapes
         if expected is None:
+            if self._saved is not None:  # forward() ran, but not through __call__
+                raise BackwardError(
+                    f"{type(self).__name__}: call the module, y = m(x), rather than m.forward(x): "
+                    f"backward needs what the call records about the output"
+                )
             self.pop_saved()  # raises the "no forward pass" error
         got = _tree_map(_shape_of, grad_output)
         if got is None or not _matches(got, expected):
