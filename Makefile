@@ -52,8 +52,12 @@ test-browser: setup
 notebooks-clean: setup
 	$(BIN)/python book/booktools.py sync
 
+# Speed against PyTorch, measured in the same run (ratios, not timed assertions).
 bench: setup
 	$(BIN)/python bench/mlp.py
+	$(BIN)/python bench/convnet.py
+	$(BIN)/python bench/rnn.py
+	$(BIN)/python bench/widgets.py
 
 clean:
 	rm -rf _build
