@@ -11,7 +11,7 @@ g = gradient, θ = parameter, α = learning rate.
 import math
 
 from . import backend
-from .errors import DeviceError
+from .errors import DeviceError, DTypeError, ShapeError
 from .nn.module import Parameter
 
 
@@ -81,6 +81,11 @@ class Optimizer:
                     continue
                 if backend.device_of(p.grad) != p.device:
                     raise DeviceError(f"gradient on {backend.device_of(p.grad)!r} but parameter on {p.device!r}")
+                # A gradient set by hand must fit exactly: otherwise the update would broadcast or cast silently.
+                if tuple(p.grad.shape) != p.shape:
+                    raise ShapeError(f"gradient has shape {tuple(p.grad.shape)} but the parameter has shape {p.shape}")
+                if backend.dtype_name(p.grad) != p.dtype:
+                    raise DTypeError(f"gradient has dtype {backend.dtype_name(p.grad)} but the parameter has {p.dtype}")
                 state = self.state.setdefault(p, {})
                 self._update(p, p.grad, state, group)
         return loss

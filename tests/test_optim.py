@@ -178,3 +178,17 @@ def test_clip_grad_norm_errors():
         optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
     with pytest.raises(ValueError, match="max_norm"):
         optim.clip_grad_norm_([p], 0.0)
+
+
+def test_gradient_of_the_wrong_shape_or_dtype_is_rejected():
+    from nnlib.errors import DTypeError, ShapeError
+
+    p = Parameter(np.zeros(3))
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = np.ones(1)  # would broadcast silently
+    with pytest.raises(ShapeError, match=r"gradient has shape \(1,\) but the parameter has shape \(3,\)"):
+        opt.step()
+    p.grad = np.ones(3, dtype=np.float32)  # would be cast silently
+    with pytest.raises(DTypeError, match="float32 but the parameter has float64"):
+        opt.step()
+    np.testing.assert_array_equal(p.data, np.zeros(3))
