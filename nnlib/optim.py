@@ -338,8 +338,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     """
     _check(_number(max_norm) and max_norm > 0, f"max_norm must be positive, got {max_norm!r}")
     _check(norm_type == math.inf or (_number(norm_type) and norm_type > 0), f"norm_type must be positive or inf, got {norm_type!r}")
-    if isinstance(parameters, Parameter):
-        parameters = [parameters]
+    # A list, once: model.parameters() is a generator, and both the norm and the scaling read it.
+    parameters = [parameters] if isinstance(parameters, Parameter) else list(parameters)
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return 0.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nnlib
-from nnlib import optim
+from nnlib import nn, optim
 from nnlib.nn import Parameter
 
 torch = pytest.importorskip("torch")
@@ -169,6 +169,18 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
     assert math.isclose(float(total), float(expected), rel_tol=1e-12)
     for p, q in zip(ours, theirs):
         assert rel_err(p.grad, q.grad.numpy()) <= 1e-12
+
+
+@pytest.mark.parametrize("as_given", [list, iter, lambda ps: (p for p in ps)], ids=["list", "iterator", "generator"])
+def test_clip_grad_norm_clips_whatever_iterable_it_gets(as_given):
+    # model.parameters() is a generator: reading it once for the norm must not leave nothing to scale
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    for p in model.parameters():
+        p.grad = np.full(p.shape, 10.0)
+    before = optim.clip_grad_norm_(as_given(list(model.parameters())), 1.0)
+    after = math.sqrt(sum(float(np.sum(p.grad**2)) for p in model.parameters()))
+    assert float(before) > 10 and math.isclose(after, 1.0, rel_tol=1e-5)
+    assert math.isclose(float(optim.clip_grad_norm_(model.parameters(), 1.0)), after, rel_tol=1e-12)
 
 
 def test_clip_grad_norm_errors():

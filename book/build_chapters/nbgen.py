@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from textwrap import dedent
+from textwrap import dedent, indent
 
 import nbformat
 
@@ -87,20 +87,36 @@ class Exercises:
         ]
 
     def verification_cells(self):
-        parts = []
+        """One hidden cell that runs every reference solution through its own self-check.
+
+        Each solution runs inside its own function, so "Run All" never replaces the reader's
+        answers (the names the reader defined stay theirs), and a failing reference answer
+        raises instead of printing a hint.
+        """
+        functions, names = [], []
         for number, title, solution, check in self.items:
-            call = dedent(check).strip().splitlines()[-1]  # the check_answer(...) line
-            parts.append(f"# —— 练习 {number}：{title} ——\n{dedent(solution).strip()}\n{call}")
+            check_lines = dedent(check).strip().splitlines()
+            call = check_lines[-1]  # the check_answer(...) line
+            if not call.startswith("check_answer("):
+                raise ValueError(f"exercise {number}: the check must end with check_answer(...), got {call!r}")
+            test = "\n".join(check_lines[:-1]).strip()
+            body = f"{dedent(solution).strip()}\n\n{test}\n\nreturn {call}"
+            name = f"reference_answer_{number}"
+            functions.append(f'def {name}():\n    """练习 {number}：{title}"""\n' + indent(body, "    "))
+            names.append(name)
+        run = (f"for answer in ({', '.join(names)},):\n"
+               '    assert answer() is True, f"reference solution fails its own check: {answer.__doc__}"')
         return [
             md(
                 """
                 ## 附：参考答案的自动校验
 
                 下面这个（默认折叠的）代码格把每道练习的参考答案代入同一个自检函数。
+                每个参考答案在自己的函数里运行，不会覆盖你在上面写的答案。
                 本书的持续集成每次都会运行它，保证参考答案本身是对的。
                 """
             ),
-            code("\n\n".join(parts), tags=["hide-cell", CHECK]),
+            code("\n\n\n".join(functions) + "\n\n\n" + run, tags=["hide-cell", CHECK]),
         ]
 
 
