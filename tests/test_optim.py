@@ -183,6 +183,20 @@ def test_clip_grad_norm_clips_whatever_iterable_it_gets(as_given):
     assert math.isclose(float(optim.clip_grad_norm_(model.parameters(), 1.0)), after, rel_tol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
+def test_optimizers_keep_every_parameter_of_a_generator(name):
+    # parameters() and a group's "params" may be generators: each must be read into a list once
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    for params in (model.parameters(), [{"params": model.parameters()}]):
+        opt = getattr(optim, name)(params, lr=0.1)
+        assert [len(g["params"]) for g in opt.param_groups] == [4]
+        for p in model.parameters():
+            p.grad = np.ones(p.shape)
+        before = [p.data.copy() for p in model.parameters()]
+        opt.step()
+        assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+
+
 def test_clip_grad_norm_errors():
     p = Parameter(np.zeros(2))
     p.grad = np.array([np.inf, 1.0])
