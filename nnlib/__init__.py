@@ -14,10 +14,11 @@ Generator(PCG64) at ...
 
 from . import diagnostics, errors, gradcheck, nn
 from ._version import __version__
-from .backend import available_devices, best_device, device_of, to_device, to_numpy
+from .backend import available_devices, best_device, cpu_threads, device_of, set_cpu_threads, to_device, to_numpy
 from .rng import manual_seed
 
 __all__ = [
     "__version__", "nn", "gradcheck", "diagnostics", "errors",
     "manual_seed", "best_device", "available_devices", "device_of", "to_device", "to_numpy",
+    "cpu_threads", "set_cpu_threads",
 ]

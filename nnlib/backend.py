@@ -12,8 +12,12 @@ A *device* is a string:
 
 torch is imported only when a torch device is asked for, so ``import nnlib`` stays fast and
 the NumPy chapters also run where torch is not available.
+
+nnlib computes on the CPU with **one thread** by default (:func:`set_cpu_threads` says why,
+and how to choose another count).
 """
 
+import os
 import sys
 
 import array_api_compat
@@ -71,6 +75,7 @@ def normalize_device(device):
     machine does not have.
     """
     if device is None or device == NUMPY:
+        _claim_cpu_threads("blas")
         return NUMPY
     torch = _torch()
     try:
@@ -78,6 +83,7 @@ def normalize_device(device):
     except (RuntimeError, TypeError) as exc:
         raise DeviceError(f"unknown device {device!r}; expected 'numpy', 'cpu', 'cuda' or 'mps'") from exc
     if dev.type == "cpu":
+        _claim_cpu_threads("torch")
         return "cpu"
     if dev.type == "cuda":
         if not torch.cuda.is_available():
@@ -185,3 +191,135 @@ def zeros(shape, dtype, device):
     """A zero-filled float array of ``shape`` on ``device``."""
     arr = np.zeros(shape, dtype=resolve_dtype(dtype))
     return arr if device == NUMPY else to_device(arr, device)
+
+
+# --- CPU threads -----------------------------------------------------------------------------
+#
+# Why one thread. torch's intra-op pool (OpenMP) and the OpenBLAS that NumPy calls split every
+# large enough operation between their threads and then wait for the slowest one, spinning
+# first. When another process keeps a core busy, the normal state of a reader's laptop, the
+# thread on that core is descheduled, every operation waits for it, and the waiting threads'
+# spinning takes CPU time from the one that still has work. On the project's 2-core machines a
+# training step of chapter 4.1's ConvNet with two threads took about ten times as long as with
+# one as soon as a busy process ran beside it, on both backends (bench/threads.py); the book's
+# models are small, so one thread loses little when the machine is idle.
+#
+# Mechanism, chosen to surprise as little as possible:
+# - Nothing changes at import. Each pool is set once, when nnlib first places a model or an
+#   array on it: "numpy" (building a layer, DataLoader(device="numpy"), to_device(x, "numpy"))
+#   sets the BLAS pool through threadpoolctl (when installed); torch's "cpu" (model.to("cpu"),
+#   to_device(x, "cpu")) sets torch's pool with torch.set_num_threads. A GPU needs neither.
+# - Both settings are process-wide, so PyTorch code in the same process runs with the same count
+#   (nnlib/PyTorch comparisons stay like for like). A scope around nnlib's own calls would not
+#   do: torch's element-wise operations use the same pool, in the optimizers too. With torch set
+#   to one thread for forward and backward only, the optimizer step, back at two threads, took
+#   0.3–0.7 s instead of about 1 ms while a busy process ran beside it.
+# - A count chosen in the environment (OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS)
+#   is left alone, and so is one set after nnlib's first placement (torch.set_num_threads,
+#   threadpoolctl).
+# - Overrides: NNLIB_CPU_THREADS=n in the environment or nnlib.set_cpu_threads(n) in code;
+#   NNLIB_CPU_THREADS=0 or set_cpu_threads(None) leaves both pools to the libraries
+#   (set_cpu_threads(None) also restores what nnlib had changed).
+
+CPU_THREADS_ENV = "NNLIB_CPU_THREADS"
+# Environment variables through which a user already chose a pool's thread count.
+_POOL_ENV = {
+    "torch": ("OMP_NUM_THREADS", "MKL_NUM_THREADS"),
+    "blas": ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"),
+}
+
+
+def _threads_from_env(text):
+    """NNLIB_CPU_THREADS: a positive integer, or 0 for "leave the libraries' counts alone"."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ValueError(f"{CPU_THREADS_ENV} must be a positive number of threads, or 0 to leave torch's and "
+                         f"BLAS's own thread counts alone; got {text!r}")
+    return n or None
+
+
+class _CpuThreads:
+    """nnlib's thread policy for the CPU pools (module state, see the comment above)."""
+
+    def __init__(self):
+        raw = os.environ.get(CPU_THREADS_ENV)
+        self.explicit = raw is not None                 # chosen by the user, not nnlib's default
+        self.count = 1 if raw is None else _threads_from_env(raw)
+        self.claimed = set()                            # pools whose count nnlib has decided on
+        self.restore = {}                               # pool -> how to undo nnlib's change
+
+
+_policy = _CpuThreads()
+
+
+def cpu_threads():
+    """The number of threads nnlib gives torch's CPU pool and NumPy's BLAS (``None``: nnlib
+    leaves them alone). See :func:`set_cpu_threads`."""
+    return _policy.count
+
+
+def set_cpu_threads(n):
+    """Choose how many threads torch's CPU pool and NumPy's BLAS use (process-wide).
+
+    By default nnlib runs both with **one** thread. With two, a training step of chapter 4.1's
+    ConvNet on a 2-core machine took about ten times as long as soon as another busy process ran
+    beside it (every operation waits for the thread that was descheduled); the book's models
+    are small, so one thread loses little on an idle machine. ``bench/threads.py`` measures it.
+
+    The default is applied once per pool, when nnlib first places a model or an array on it (a
+    layer built on ``"numpy"``, ``model.to("cpu")``, ``to_device(x, "cpu")``). It leaves alone
+    a count chosen in the environment (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
+    ``OPENBLAS_NUM_THREADS``) and one set later with ``torch.set_num_threads``.
+    ``NNLIB_CPU_THREADS=n`` in the environment replaces the default (``0``: leave both alone).
+
+    ``n`` a positive integer: ``n`` threads from now on, for NumPy's BLAS now and for torch now
+    if it is imported (otherwise when nnlib first uses torch's CPU). ``n = None``: put back the
+    counts nnlib had changed and leave both pools to the libraries. Returns the previous setting.
+
+    The BLAS pool is set through ``threadpoolctl`` (it comes with scikit-learn); without it
+    NumPy's BLAS keeps its own count.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"set_cpu_threads: expected a positive number of threads, or None to leave torch's "
+                         f"and BLAS's own thread counts alone; got {n!r}")
+    previous = _policy.count
+    _policy.count, _policy.explicit = n, True
+    if n is None:
+        for undo in _policy.restore.values():
+            undo()
+        _policy.restore.clear()
+        _policy.claimed.clear()
+        return previous
+    pools = set(_policy.claimed) | {"blas"}
+    if "torch" in sys.modules:
+        pools.add("torch")
+    _policy.claimed.clear()
+    for pool in sorted(pools):
+        _claim_cpu_threads(pool)
+    return previous
+
+
+def _claim_cpu_threads(pool):
+    """Give ``pool`` ("torch" or "blas") nnlib's thread count, the first time nnlib uses it."""
+    if pool in _policy.claimed:
+        return
+    _policy.claimed.add(pool)
+    n = _policy.count
+    if n is None or not _policy.explicit and any(os.environ.get(v) for v in _POOL_ENV[pool]):
+        return
+    if pool == "torch":
+        torch = _torch()
+        before = torch.get_num_threads()
+        if before != n:
+            torch.set_num_threads(n)
+        _policy.restore.setdefault("torch", lambda: torch.set_num_threads(before))
+        return
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - depends on the environment
+        return
+    limiter = ThreadpoolController().limit(limits=n, user_api="blas")
+    _policy.restore.setdefault("blas", limiter.restore_original_limits)
