@@ -27,6 +27,7 @@ cells += [
     code(r"""
 import inspect
 import math
+import re
 import time
 
 import numpy as np
@@ -81,6 +82,30 @@ x = np.zeros((7, 3, 4), dtype=np.float32)          # T = 7 步，N = 3 个序列
 output, h_n = rnn(x)
 print("output:", tuple(output.shape), " h_n:", tuple(h_n.shape))
 print("output 的最后一步就是 h_n:", np.array_equal(output[-1], h_n[0]))
+""", tags=[CHECK]),
+    md(r"""
+**`batch_first` 不改变状态的形状。** `batch_first=True` 只改变 `input` 和 `output` 的布局；初始状态 `h_0`（LSTM 还有 `c_0`）和返回的 `h_n`（`c_n`）**始终**是 `(num_layers × num_directions, N, H)`，批量在第二维（`num_directions` 对单向网络是 1、双向网络是 2；nnlib 只实现单向）。
+按 `(N, num_layers, H)` 传入状态时，nnlib 和 PyTorch 都会报错；但若 $N$ 恰好等于 `num_layers`，形状碰巧对得上，程序不会报错，只会静默地算出错误的结果。4.2.5 节源文档的模型用的正是 `batch_first=True` 的 LSTM：
+"""),
+    code(r"""
+lstm_bf = nn.LSTM(input_size=4, hidden_size=5, num_layers=2, batch_first=True)
+x_bf = np.zeros((3, 7, 4), dtype=np.float32)                 # batch_first：N = 3 在前，T = 7
+state0 = np.zeros((2, 3, 5), dtype=np.float32)               # 状态仍是 (num_layers, N, H)
+out_bf, (h_bf, c_bf) = lstm_bf(x_bf, (state0, state0))
+print("nnlib  : output", tuple(out_bf.shape), " h_n", tuple(h_bf.shape), " c_n", tuple(c_bf.shape))
+t_lstm = torch.nn.LSTM(4, 5, num_layers=2, batch_first=True)
+t_out, (t_h, t_c) = t_lstm(torch.from_numpy(x_bf), (torch.from_numpy(state0), torch.from_numpy(state0)))
+print("PyTorch: output", tuple(t_out.shape), " h_n", tuple(t_h.shape), " c_n", tuple(t_c.shape))
+
+wrong = np.zeros((3, 2, 5), dtype=np.float32)                # 错误的布局 (N, num_layers, H)
+try:
+    lstm_bf(x_bf, (wrong, wrong))
+except nnlib.errors.ShapeError as err:
+    print("nnlib 报错:", err)
+try:
+    t_lstm(torch.from_numpy(x_bf), (torch.from_numpy(wrong), torch.from_numpy(wrong)))
+except RuntimeError:
+    print("PyTorch 也报错（RuntimeError）")
 """, tags=[CHECK]),
     md(r"""
 **按时间展开。** 把循环"拉直"，每个时间步画一份同样的计算，就得到一张普通的计算图（下图）：它就像一个有 $T$ 层、每层共享权重的深层网络。
@@ -247,20 +272,24 @@ $$
 \frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} \frac{\partial h_k}{\partial h_{k-1}} = \prod_{k=t+1}^{T} \operatorname{diag}\!\bigl(1 - h_k \odot h_k\bigr)\, W_{hh} .
 $$
 
-$\tanh' = 1 - \tanh^2 \in (0, 1]$，所以每个因子的谱范数不超过 $\lVert W_{hh} \rVert_2$（最大奇异值），于是
+记 $\gamma$ 为激活函数导数绝对值的上界：$\tanh' = 1 - \tanh^2 \in (0, 1]$，所以 $\gamma = 1$（sigmoid 则是 $\gamma = 1/4$）。每个因子的谱范数（最大奇异值）不超过 $\gamma \lVert W_{hh} \rVert_2$，其中 $\lVert W_{hh} \rVert_2$ 是 $W_{hh}$ 的最大奇异值，于是
 
 $$
-\lVert \delta_t \rVert \le \lVert W_{hh} \rVert_2^{\,T-t}\, \lVert \delta_T \rVert .
+\lVert \delta_t \rVert \le \bigl(\gamma \lVert W_{hh} \rVert_2\bigr)^{T-t}\, \lVert \delta_T \rVert \overset{\tanh}{=} \lVert W_{hh} \rVert_2^{\,T-t}\, \lVert \delta_T \rVert .
 $$
 
-- 若 $\lVert W_{hh} \rVert_2 < 1$，**梯度随时间距离指数衰减**：第 $T$ 步的损失几乎无法影响对很早的输入的处理，网络学不到长距离的依赖。这就是**梯度消失**；$\tanh$ 饱和（$h_k$ 接近 $\pm 1$）时衰减得更快。
-- 反过来，$W_{hh}$ 的谱半径大于 1 是梯度**指数增长**（梯度爆炸）的必要条件：一步更新就可能把参数推得很远。
+这个上界给出两个结论 {cite}`pascanu2013difficulty`：
+
+- **梯度消失的充分条件**：$\gamma \lVert W_{hh} \rVert_2 < 1$（对 $\tanh$ 即 $\lVert W_{hh} \rVert_2 < 1$）时，无论输入是什么，**梯度都随时间距离指数衰减**：第 $T$ 步的损失几乎无法影响对很早的输入的处理，网络学不到长距离的依赖。这就是**梯度消失**；$\tanh$ 饱和（$h_k$ 接近 $\pm 1$，$\tanh'$ 远小于 1）时衰减得更快。
+- **梯度爆炸的必要条件**：若 $\gamma \lVert W_{hh} \rVert_2 \le 1$，上界保证 $\lVert \delta_t \rVert \le \lVert \delta_T \rVert$，梯度不可能增长。所以梯度要**指数增长**（梯度爆炸），必须有 $\gamma \lVert W_{hh} \rVert_2 > 1$（对 $\tanh$ 即 $\lVert W_{hh} \rVert_2 > 1$）。这个条件不是充分的：$\lVert W_{hh} \rVert_2 > 1$ 时梯度可能增长，也可能因 $\tanh$ 饱和而照样衰减。梯度一旦爆炸，一步更新就可能把参数推得很远。
+
+两个条件说的都是最大奇异值 $\lVert W_{hh} \rVert_2$，而不是谱半径 $\rho(W_{hh})$（特征值绝对值的最大者）。总有 $\rho(W_{hh}) \le \lVert W_{hh} \rVert_2$，对非正规矩阵还可能严格小于：谱半径小于 1 的矩阵，连乘若干次的范数仍可能先变大。对正交矩阵的倍数（下面实验中的 $1.5 \times$ 正交矩阵）两者相等。
 
 Bengio 等人在 1994 年就指出了这一困难 {cite}`bengio1994learning`，Pascanu 等人给出了上面的分析，并提出用**梯度裁剪**对付爆炸 {cite}`pascanu2013difficulty`（4.2.6 节的训练会用到）。
 与 3.2.5 节的深层网络相比，RNN 的问题更严重：深层网络每层的 $W^{(l)}$ 各不相同，而 RNN 反复乘的是**同一个**矩阵，$T$ 又常常是几十到几百。
 
 **LSTM 与 GRU 的对策**（公式见 4.2.4 节）是在时间方向上开一条**加法**通路。LSTM 的记忆单元 $c_t = f_t \odot c_{t-1} + i_t \odot g_t$ 对 $c_{t-1}$ 的偏导（沿这条直接路径）只是 $\operatorname{diag}(f_t)$——没有 $W_{hh}$、也没有 $\tanh'$。
-遗忘门 $f_t$ 接近 1 时，梯度可以几乎不衰减地传回很多步 {cite}`hochreiter1997long`。GRU 的 $h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$ 同样有一条直接路径 $\operatorname{diag}(z_t)$。
+遗忘门 $f_t$ 接近 1 时，梯度可以几乎不衰减地传回很多步 {cite}`hochreiter1997long`（练习 1 推导一步 LSTM 的反向传播，验证这一点）。GRU 的 $h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$ 同样有一条直接路径 $\operatorname{diag}(z_t)$。
 
 **测一测。** 下面的函数建一个单层 RNN、LSTM 或 GRU（$D = 16$，$H = 64$，批量 16，随机输入），令 $J = \sum R \odot h_T$ 只依赖最后一步，打开 `record_hidden_grads` 让 nnlib 在反向传播时保存每一步的 $\delta_t = \partial J / \partial h_t$，返回 $\lVert \delta_t \rVert$（对批量取平均）。计算在 `DEVICE` 上进行：有 GPU 时就在 GPU 上。
 """),
@@ -330,11 +359,11 @@ for name, v in norms.items():
     md(r"""
 几点观察：
 
-- **默认初始化下，LSTM 和 GRU 只比 RNN 好一点**：在对数坐标下三条曲线都是直线，即每往回一步都乘上一个大致不变的因子（一半上下）；往回 99 步后，RNN 只剩约 $10^{-26}$，LSTM 和 GRU 也只剩约 $10^{-20}$、$10^{-19}$。
+- **默认初始化下，LSTM 和 GRU 只比 RNN 好一点**：在对数坐标下三条曲线都是直线，即每往回一步都乘上一个大致不变的因子；往回 99 步后，RNN 只剩约 $10^{-26}$，LSTM 和 GRU 也只剩约 $10^{-20}$、$10^{-19}$，平均每步的因子分别约为 $10^{-26/99} \approx 0.55$ 和 $10^{-20/99} \approx 0.63$。
   原因是门在初始化时都在 $\sigma(0) = 0.5$ 附近：LSTM 的直接路径每步乘 $f_t \approx 0.5$，GRU 乘 $z_t \approx 0.5$，与 RNN 的 $\operatorname{diag}(\tanh') W_{hh}$ 差不多小。
   所以"LSTM 解决了梯度消失"并不是说它的梯度**自动**不衰减，而是说衰减的速度由**可以学习**的门控制：网络只要学会把 $f_t$ 调到接近 1，就能把信息和梯度保留很多步；RNN 则没有这样一个旋钮。
 - **把遗忘门（更新门）的偏置加 3**，初始时 $f_t, z_t \approx \sigma(3) \approx 0.95$，梯度传回 99 步后仍保留百分之几（约 $10^{-1}$ 到 $10^{-2}$），曲线几乎是平的。给遗忘门一个正的初始偏置（常用 +1）是训练 LSTM 的常见做法 {cite}`gers2000learning,jozefowicz2015empirical`。
-- **RNN 的 $W_{hh}$ 取 1.5 倍正交矩阵**（所有奇异值都是 1.5）时，梯度往回越传越大，到第 1 步已增长到 10 倍以上——这就是梯度爆炸。由于 $\tanh$ 的饱和（$\tanh' < 1$ 抵消了一部分），增长比 $1.5^{99}$ 慢得多；但序列更长、或者用 ReLU 时，增长会快得多。
+- **RNN 的 $W_{hh}$ 取 1.5 倍正交矩阵**（所有奇异值都是 1.5，满足上面的必要条件）时，梯度往回越传越大，到第 1 步已增长了约一个数量级（$10^{1}$）——这就是梯度爆炸。由于 $\tanh$ 的饱和（$\tanh' < 1$ 抵消了一部分），增长比上界 $1.5^{99}$ 慢得多；但只要每步的平均因子大于 1，序列越长，累积的增长就越大。
 
 **自己试试。** 在 Jupyter、JupyterLab 或 Colab 中运行时，下面的控件可以改变单元类型、序列长度、门偏置和计算设备（有 GPU 时列出 `cuda`），图会立刻重画；网页版只显示默认设置下的结果。
 """),
@@ -470,6 +499,8 @@ print(TorchRNNModel(50, 8, 16, 2))
 | `out[:, -1, :]` | 只取**最后一步**的隐藏状态 $h_T$ | $(N, H)$ |
 | `self.fc(...)` | 线性层：每个词一个分数 | $(N, V)$ |
 
+虽然输入是 `batch_first=True` 的 $(N, T)$，传给 `forward` 的 `h0`、`c0` 以及返回的 `h`、`c` 仍然是 $(L, N, H)$：`batch_first` 不改变状态的形状（4.2.1 节）。
+
 查表 $E[k]$ 等于独热向量 $e_k^\top$ 乘 $E$，所以嵌入层就是一个输入为独热向量、没有偏置的全连接层；反向传播时，每个位置的误差信号加到它所查的那一行上（同一个词出现多次就加多次）。
 
 nnlib 的 `nnlib.models.RNNModel` 由 nnlib 的 `Embedding`、`LSTM`、`Linear` 搭成，属性名和 `state_dict` 的键与源文档的类完全相同，所以 PyTorch 模型的权重可以直接装进来：
@@ -551,7 +582,7 @@ RNN 在第 $t$ 步读入 $w_t$、输出对 $w_{t+1}$ 的预测分布 $\operatorn
 为了让本节在两个 CPU 核上一分钟内跑完，字表只保留最常见的 1000 个字（含换行符），其余的字记作 `<unk>`：
 """),
     code(r"""
-RUN_LONG_TRAINING = False     # 改成 True：更大的字表和模型、约 5 遍训练集，验证集困惑度约 109（2 核 CPU 上约 3 分钟）
+RUN_LONG_TRAINING = False     # 改成 True：更大的字表和模型、约 5 遍训练集（单线程 CPU 上约 3 分钟，见本节末）
 
 if RUN_LONG_TRAINING:
     VOCAB_SIZE, EMBED, HIDDEN, STEPS, LR = 2000, 64, 256, 1500, 3e-3
@@ -560,7 +591,9 @@ else:
 BATCH, SEQ_LEN, MAX_NORM = 32, 32, 1.0
 
 vocab, train_ids, valid_ids = text.char_corpus(max_size=VOCAB_SIZE)
+train_text, valid_text = vocab.decode(train_ids), vocab.decode(valid_ids)     # 每首词以换行结尾
 print(vocab)
+print(f"共 {train_text.count(chr(10)) + valid_text.count(chr(10))} 首：训练集 {train_text.count(chr(10))} 首，验证集 {valid_text.count(chr(10))} 首")
 print(f"训练集 {len(train_ids):,} 字，验证集 {len(valid_ids):,} 字")
 print(f"<unk> 占训练集 {np.mean(train_ids == vocab.unk_id):.0%}，占验证集 {np.mean(valid_ids == vocab.unk_id):.0%}")
 print(vocab.decode(train_ids[:60]))
@@ -570,7 +603,7 @@ print(vocab.decode(train_ids[:60]))
 每个窗口的最终状态 $(h, c)$ 作为下一个窗口的初始状态传下去，所以模型能"看见"窗口以外的上文；但反向传播只在窗口内进行，最多回溯 32 步——这就是**截断的** BPTT。
 （PyTorch 里要对传下去的状态调用 `.detach()` 来截断计算图；nnlib 不建计算图，每次 `backward` 本来就只回到本窗口的开头。）
 
-一遍训练集是 $302533 / 32 / 32 \approx 296$ 个窗口。
+每条流有 $\lfloor 302533 / 32 \rfloor = 9454$ 个字（余下的 5 个字丢掉），一遍训练集是 $\lceil 9453 / 32 \rceil = 296$ 个窗口（最后一个窗口只有 13 步）：
 """),
     code(r"""
 train_streams = text.batchify(train_ids, BATCH, DEVICE)        # (32, 9454)：32 条流
@@ -580,6 +613,8 @@ x, y = next(text.bptt_batches(train_streams, SEQ_LEN))
 print("流:", tuple(train_streams.shape), "  一个窗口 x:", tuple(x.shape), " y:", tuple(y.shape))
 print("x 的第 1 行:", vocab.decode(x[0]))
 print("y 的第 1 行:", vocab.decode(y[0]), "（向后错一个字）")
+windows = [x.shape[1] for x, _ in text.bptt_batches(train_streams, SEQ_LEN)]
+print(f"一遍训练集: {len(windows)} 个窗口，最后一个窗口 {windows[-1]} 步")
 """, tags=[CHECK]),
     md(r"""
 **困惑度。** 语言模型的标准指标是**困惑度**（perplexity）：每个字的平均交叉熵取指数，
@@ -588,10 +623,10 @@ $$
 \mathrm{PPL} = \exp\!\Bigl(-\frac{1}{M} \sum_{t=1}^{M} \log P(w_{t+1} \mid w_1, \dots, w_t)\Bigr).
 $$
 
-它可以理解为"模型平均在多少个字之间犹豫"：在 $V$ 个字中均匀瞎猜的模型，困惑度正好是 $V$（练习 3）；完美的模型是 1。未训练的模型输出接近均匀，困惑度应当接近字表大小。
+它可以理解为"模型平均在多少个字之间犹豫"：在 $V$ 个字中均匀随机猜测的模型，困惑度正好是 $V$（练习 3）；完美的模型是 1。未训练的模型输出接近均匀，困惑度应当接近字表大小。
 `nnlib.models.perplexity` 沿着流把状态一个窗口一个窗口传下去，只做前向计算。
 
-**训练前先生成一段。** `generate` 从一个前缀出发，每一步把 logits 除以**温度** $\tau$ 后做 softmax，从中随机抽下一个字：$\tau < 1$ 让分布更尖（更保守、更容易重复），$\tau > 1$ 让分布更平（更随意）。`avoid=[vocab.unk_id]` 不让它抽到 `<unk>`。抽样用自己的随机数种子，结果可以复现：
+**训练前先生成一段。** `generate` 从一个前缀出发，每一步把 logits 除以**温度** $\tau$ 后做 softmax，从中随机抽下一个字：$\tau < 1$ 让分布更尖（更保守、更容易重复），$\tau > 1$ 让分布更平（更随意）。`avoid=[vocab.unk_id]` 不让它抽到 `<unk>`。抽样用自己的随机数种子，在同一台机器上结果可以复现：
 """),
     code(r"""
 nnlib.manual_seed(0)
@@ -607,13 +642,15 @@ def sample(model, prefix="《浣溪沙》", length=60, temperature=1.0, seed=0):
     return vocab.decode(ids)
 
 
-print("训练前（τ = 1.0）:", sample(lm))
+before = sample(lm, length=100)                                # 留作训练后的对照
+print("训练前（τ = 1.0）:", before)
 """),
     md(r"""
 完全是随机的字。**训练。** 每个窗口：前向得到 $(N, T, V)$ 的 logits，把它摊平成 $N T$ 个预测算交叉熵，反向传播，用 `clip_grad_norm_` 把全部梯度的整体范数裁剪到不超过 1（4.2.3 节的梯度爆炸；方向不变，只缩短长度），再用 Adam（3.3 节）更新。
 训练损失取最近若干步的平均，验证集困惑度在验证集的前 8192 个字上定期计算。
 
-这里的矩阵很小（$32 \times 128$ 乘 $128 \times 512$），而每个时间步都是一次 Python 循环：多线程分摊不了多少工作，反而在繁忙的机器上互相等待（作者在一台被其他程序占用的 2 核机器上测到，双线程比单线程慢十倍以上）。
+这里的矩阵很小（$32 \times 128$ 乘 $128 \times 512$），而每个时间步都是一次 Python 循环：多线程分摊不了多少工作，线程之间反而要互相等待，机器上同时运行着其他程序时尤其如此。
+作者在一台同时运行着其他程序的 2 核 x86 机器上测过一次（PyTorch 的 CPU 版，float32，本节的模型，一个窗口的前向加反向）：单线程约 0.1 秒，双线程 1.7～4.6 秒，慢了十倍以上。差别有多大取决于机器的核数和忙闲，可以把本节开头的 `torch.set_num_threads(1)` 改掉，自己比较一下。
 所以本节开头就把 PyTorch 的 CPU 线程数设成了 1（对 GPU 没有影响），这也让结果与机器的核数无关。
 """),
     code(r"""
@@ -652,13 +689,21 @@ ppl_trained = perplexity(lm, valid_streams, 64)
 print(f"训练 {STEPS} 步（约 {STEPS * BATCH * SEQ_LEN / len(train_ids):.1f} 遍训练集）")
 print("验证集困惑度 < 200:", ppl_trained < 200)
 print("验证集困惑度降到未训练时的 1/5 以下:", ppl_trained < ppl_untrained / 5)
+
+counts = np.bincount(train_ids, minlength=len(vocab))
+targets = nnlib.to_numpy(valid_curve_streams)[:, 1:]                 # 曲线上的验证集困惑度所预测的字
+ppl_unigram = math.exp(-np.log(counts[targets] / counts.sum()).mean())
+print(f"只按训练集的字频猜测（一元模型）：验证集前 8192 字上的困惑度 {ppl_unigram:.0f}")
+print(f"第 {history['step'][1]} 步的验证集困惑度与一元模型相差不到 25%:", abs(history["valid"][1] / ppl_unigram - 1) < 0.25)
+print("最后一次记录时，训练集与验证集的困惑度相差不到 10%:", abs(history["train"][-1] / history["valid"][-1] - 1) < 0.1)
 """, tags=[CHECK]),
     code(r"""
 print(f"验证集困惑度：训练前 {ppl_untrained:.0f}，训练后 {ppl_trained:.0f}（具体数值随机器略有不同）")
 fig, ax = plt.subplots(figsize=(7.5, 4))
 ax.plot(history["step"][1:], history["train"][1:], "o-", label="训练集（最近 37 步的平均）")
 ax.plot(history["step"], history["valid"], "s-", label="验证集（前 8192 字）")
-ax.axhline(len(vocab), color="gray", ls=":", label=f"均匀瞎猜 = 字表大小 {len(vocab)}")
+ax.axhline(len(vocab), color="gray", ls=":", label=f"均匀随机猜测 = 字表大小 {len(vocab)}")
+ax.axhline(ppl_unigram, color="gray", ls="--", label=f"只按字频猜测（一元模型）{ppl_unigram:.0f}")
 ax.set_yscale("log")
 ax.set_xlabel("训练步数")
 ax.set_ylabel("困惑度（对数坐标）")
@@ -667,24 +712,74 @@ ax.legend()
 plt.show()
 """),
     md(r"""
-困惑度在前几十步里从 1000 左右迅速下降（模型先学会了最常见的字和标点的频率），之后下降变慢，一遍训练集之后降到 200 以下（上面的检查）。训练集和验证集的曲线几乎重合，说明只训练一遍时还远没有过拟合，更大的模型、更长的训练都会继续改善。
+困惑度在前几十步里从 1000 左右迅速下降，到第 37 步已与只按字频猜测的一元模型相当（上面的检查）：模型先学会了哪些字和标点最常见；之后它开始利用上文，困惑度降到一元模型以下，下降也变慢，一遍训练集之后降到 200 以下。训练集和验证集的曲线几乎重合（最后一次记录时相差不到 10%），说明只训练一遍时还远没有过拟合，还有继续训练的余地。
 注意 10% 的字都是 `<unk>`，而 `<unk>` 很容易预测，这使困惑度比用完整字表时偏低；比较困惑度时，字表必须相同。
 
-**训练后再生成。** 用同一个前缀、同一个种子，比较三个温度：
+**训练后再生成。** 用同一个前缀比较三个温度，每个温度用 4 个种子各生成 100 个字（下面打印每个温度的第一段）：
 """),
     code(r"""
-for tau in (0.5, 0.8, 1.0):
-    print(f"τ = {tau}:", sample(lm, temperature=tau))
+PREFIX = "《浣溪沙》"
+generated = {tau: [sample(lm, PREFIX, 100, tau, seed)[len(PREFIX):] for seed in range(4)] for tau in (0.5, 0.8, 1.0)}
+for tau, texts in generated.items():
+    print(f"τ = {tau}:", PREFIX + texts[0])
 """),
     md(r"""
-与训练前的乱码相比，模型只读了一遍训练集，就学到了不少"形式"：四到七个字一顿的短句和逗号、句号的位置；一首词结束时换行，下一行以 `《` 开头、接一个词牌名再接 `》`——
-生成的词牌名有的是真实的（如《蝶恋花》《鹧鸪天》），有的是拼凑的；还有"明月""东风""不见"这样的常见搭配。
-温度低（$\tau = 0.5$）时句子更规整，但偏短、偏重复，常常很快就换行开始"下一首"；温度高时用字更多样，也更混乱。至于"意思"，还远远谈不上——1 层、128 个单元、一遍训练集，对宋词来说太小了。
-（生成的文字由种子决定；但不同机器上矩阵乘法的舍入可能略有不同，训练出的权重会有微小差别，所以你看到的句子可能与网页版不同。）
+生成的句子由种子决定；但不同机器上矩阵乘法的舍入略有不同，训练出的权重会有微小差别，而训练过程会把这种差别放大，所以你看到的句子多半与网页版不同。
+它们的**统计特征**却是稳定的。下面的函数数一数生成的文字里有多少词牌名（`《` 与 `》` 之间的字）、其中多少在训练集里出现过，换行之后接的是什么字，两个标点之间平均几个字，不同的字占多大比例，以及相邻两个字（都不是标点）的组合有多大比例在训练集里出现过：
+"""),
+    code(r"""
+PUNCT = "，。、？！；：\n《》"
+train_plain = train_text.replace("<unk>", "□")                      # <unk> 算作一个字
+real_names = set(re.findall(r"《([^《》\n]+)》", train_plain))      # 训练集里的词牌名
+train_pairs = set(zip(train_plain, train_plain[1:]))                # 训练集里出现过的相邻两字
 
-**更长的训练。** 把上面的 `RUN_LONG_TRAINING` 改成 `True` 再从那一格往下运行，就用 2000 字的字表（`<unk>` 约占 2%）、256 个隐藏单元、学习率 $3 \times 10^{-3}$ 训练 1500 步（约 5 遍训练集）。
-作者在一台 2 核 CPU 的机器上（单线程）实测过一次：用时约 3 分钟，验证集困惑度从约 2000 降到约 109；再往后训练，验证集困惑度不降反升（第 2250 步约 114），开始过拟合。
-这时生成的句子更像词了，例如 $\tau = 0.5$ 时："《浣溪沙》一夜霜风吹水阔。风露无人，一缕香云"。
+
+def text_stats(texts):
+    names = [name for s in texts for name in re.findall(r"《([^《》\n]+)》", s)]
+    clauses = [c for s in texts for c in re.split(f"[{PUNCT}]", s) if c]
+    chars = [ch for s in texts for ch in s if ch not in PUNCT]
+    pairs = [(a, b) for s in texts for a, b in zip(s, s[1:]) if a not in PUNCT and b not in PUNCT]
+    after_newline = [s[i + 1] for s in texts for i in range(len(s) - 1) if s[i] == "\n"]
+    return {"词牌名": len(names), "其中真实的": sum(name in real_names for name in names),
+            "换行": len(after_newline), "换行后接《": after_newline.count("《"),
+            "平均句长": float(np.mean([len(c) for c in clauses])),
+            "不同的字占比": len(set(chars)) / len(chars),
+            "相邻两字见于训练集": float(np.mean([p in train_pairs for p in pairs]))}
+
+
+stats = {f"τ = {tau}": text_stats(texts) for tau, texts in generated.items()}
+stats["训练前"] = text_stats([before[len(PREFIX):]])                # 训练前的那一段（τ = 1.0）
+wide = lambda s: sum(ord(ch) > 0x2E80 for ch in s)                    # 汉字在等宽字体里占两格
+print("　" * 9 + "".join(f"{name:>{10 - wide(name)}}" for name in stats))
+for key in stats["τ = 0.5"]:
+    print(f"{key:　<9}" + "".join(f"{s[key]:>10.2f}" if isinstance(s[key], float) else f"{s[key]:>10}" for s in stats.values()))
+"""),
+    md(r"""
+表中的数随机器而变，下一格只检查本节要说的结论，它们在每台机器上都成立：
+"""),
+    code(r"""
+low, mid, high = stats["τ = 0.5"], stats["τ = 0.8"], stats["τ = 1.0"]
+names, real = low["词牌名"] + mid["词牌名"], low["其中真实的"] + mid["其中真实的"]
+clause_train = np.mean([len(c) for c in re.split(f"[{PUNCT}]", train_plain) if c])
+print(f"训练集里平均每 {clause_train:.0f} 个字一个标点")
+print("τ = 0.5、0.8：换行之后接《（开始下一首）的比例超过 90%:",
+      low["换行后接《"] + mid["换行后接《"] > 0.9 * (low["换行"] + mid["换行"]))
+print("τ = 0.5、0.8：生成的词牌名里有训练集中真实的，也有拼凑的:", 0 < real < names)
+print("训练后每个温度平均 2～8 个字一个标点；训练前 15 个字以上才有一个:",
+      all(2 < s["平均句长"] < 8 for s in (low, mid, high)) and stats["训练前"]["平均句长"] > 15)
+print("相邻两字见于训练集：训练后 τ = 0.5 超过六成，训练前不到两成:",
+      low["相邻两字见于训练集"] > 0.6 and stats["训练前"]["相邻两字见于训练集"] < 0.2)
+print("τ = 0.5 比 τ = 1.0 换行多（更快开始下一首）、不同的字占比低（更重复）:",
+      low["换行"] > high["换行"] and low["不同的字占比"] < high["不同的字占比"])
+""", tags=[CHECK]),
+    md(r"""
+与训练前的乱码相比，模型只读了一遍训练集，就学到了不少"形式"：标点的节奏（训练前的 100 个字里标点寥寥无几，训练后平均几个字就有一个，与训练集的约 5 个字相近）；一首词结束时换行，下一行以 `《` 开头、接一个词牌名再接 `》`——
+生成的词牌名有的是训练集里真实的，有的是拼凑的；相邻两字的搭配在 $\tau = 0.5$ 时大多是训练集里出现过的，训练前则很少。
+温度低（$\tau = 0.5$）时用字更集中、更重复，常常很快就换行开始"下一首"；温度高时用字更多样，也更混乱。至于"意思"，还远远谈不上——1 层、128 个单元、一遍训练集，对宋词来说太小了。
+
+**更长的训练。** 把上面的 `RUN_LONG_TRAINING` 改成 `True` 再从那一格往下运行，就用 2000 字的字表（`<unk>` 在训练集约占 2%、验证集约占 3%）、256 个隐藏单元、学习率 $3 \times 10^{-3}$ 训练 1500 步（约 5 遍训练集），训练前后的验证集困惑度由画曲线的那一格打印。
+这个设定不在默认运行之内，下面的数是作者在一台 2 核 x86 机器上（PyTorch 的 CPU 版，单线程，float32）测得的，测过两次：单线程的 CPU 时间约 3 分钟（机器繁忙时墙钟时间会长得多），验证集困惑度从约 2000 降到 108～109；
+继续训练到第 2250 步，验证集困惑度不降反升（114～115），开始过拟合。其中一次训练到第 2250 步的模型在 $\tau = 0.5$ 时写出了"《浣溪沙》小楼春月近如霜。相逢意。且醉金杯醉。一点春风一点尘。"，比上面的样本更像词；在你的机器上，数值会略有不同，句子多半也不一样。
 （两次的字表不同：字表越大，`<unk>` 越少、要区分的字越多，所以两个困惑度不能直接相比。）
 """),
 ]
@@ -697,7 +792,7 @@ cells += [
 源文档在第 5 节提到的 **Penn Treebank**（PTB）{cite}`marcus1993building` 是英文语言模型最常用的基准之一：Mikolov 预处理过的版本有约 93 万个训练词、1 万个词的词表（低频词已替换为 `<unk>`）{cite}`mikolov2010recurrent`。
 它不能随本书分发（版权属于 LDC），`nnlib.text.load_ptb` 会从网上下载、用 SHA-256 校验并缓存（默认在 `~/.cache/nnlib/ptb`）。把下面的 `RUN_PTB` 改成 `True` 即可运行（需要联网）。
 
-模型与上面相同，只是以**词**为单位：`RNNLanguageModel(10000, 128, 256)`，训练一遍训练集。这个设定作者没有实测，粗略估计验证集困惑度在 200 上下；
+模型与上面相同，只是以**词**为单位：`RNNLanguageModel(10000, 128, 256)`，训练一遍训练集；下面一格打印训练前后的验证集困惑度（本书没有这个设定的实测数值）。
 作为参照，Zaremba 等人的小型 LSTM（2 层 × 200 单元，训练 13 遍）测试集困惑度约 115 {cite}`zaremba2014recurrent`。词表有 1 万个词，输出层占了大部分计算，在 CPU 上需要较长时间，有 GPU 时会快得多。
 """),
     code(r"""
@@ -727,10 +822,10 @@ cells += [
 
 - RNN 在每个时间步用**同一组**权重计算 $h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})$；按时间展开后是一个共享权重的深层网络。
 - **BPTT**：$\delta_t = \partial J_t / \partial h_t + W_{hh}^\top \delta^a_{t+1}$，$\delta^a_t = \delta_t \odot \tanh'(a_t)$；共享参数的梯度是各时间步贡献之和，如 $\partial J / \partial W_{hh} = \sum_t \delta^a_t h_{t-1}^\top$。
-- 误差信号每往回一步就乘一次 $\operatorname{diag}(\tanh') W_{hh}$，范数随距离指数衰减（$\lVert W_{hh} \rVert_2 < 1$）或可能指数增长：梯度消失与梯度爆炸。后者用梯度裁剪应对。
+- 误差信号每往回一步就乘一次 $\operatorname{diag}(\tanh') W_{hh}$：最大奇异值 $\lVert W_{hh} \rVert_2 < 1$ 时范数必然随距离指数衰减（梯度消失的充分条件）；范数要指数增长（梯度爆炸），必须 $\lVert W_{hh} \rVert_2 > 1$（必要条件，并不充分）。梯度爆炸用梯度裁剪应对。
 - LSTM（门 $i, f, g, o$）和 GRU（门 $r, z, n$）在时间方向上开了一条由门控制的加法通路；门接近 1 时梯度能传得很远。PyTorch 的 GRU 把 $r_t$ 乘在 $W_{hn} h_{t-1} + b_{hn}$ 上，与 Cho 等人的原始公式不同。
 - 源文档的 `RNNModel` 只用最后一步预测，每个序列一个监督信号；语言模型在每一步都预测下一个词。nnlib 的两个模型与 PyTorch 的输出和全部梯度在 float64 下一致。
-- 语言模型用困惑度评价（均匀瞎猜 = 词表大小）；用截断的 BPTT 在长文本上训练；生成时用温度控制多样性。
+- 语言模型用困惑度评价（均匀随机猜测 = 词表大小）；用截断的 BPTT 在长文本上训练；生成时用温度控制多样性。
 
 ## 练习
 
@@ -740,37 +835,69 @@ cells += [
 ]
 
 cells += ex.add(
-    "LSTM 的参数个数",
+    "LSTM 一步的反向传播：记忆单元",
     r"""
-写函数 `lstm_param_count(input_size, hidden_size, num_layers)`，返回 `nn.LSTM(input_size, hidden_size, num_layers)` 的参数个数（有偏置）。
-提示：第 1 层的输入是 $D$ 维，后面各层的输入是下一层的 $h_t$（$H$ 维）；每层有 4 个门，每个门有 $W_{i\cdot}$、$W_{h\cdot}$ 和两个偏置。
-源文档的 `RNNModel(vocab_size=10000, embed_size=128, hidden_size=256, num_layers=2)` 中 LSTM 部分有多少参数？
+4.2.3 节说 LSTM 的记忆单元在时间方向上开了一条"只乘 $f_t$"的通路。自己推导一步 LSTM（4.2.4 节的公式）的反向传播来验证这句话。
+把损失 $J$ 看成这一步的两个输出 $h_t$、$c_t$ 的函数，已知它对两者的偏导 `dh` $= \partial J / \partial h_t$、`dc` $= \partial J / \partial c_t$（就像在 PyTorch 里对 `h_n`、`c_n` 分别传入的梯度；`dc` 是经由下一步的 $c_{t+1} = f_{t+1} \odot c_t + \dots$ 传回来的部分）。
+写函数 `lstm_step_backward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh, dh, dc)`，返回 `(dh_prev, dc_prev)`，即 $\partial J / \partial h_{t-1}$ 与 $\partial J / \partial c_{t-1}$。
+批量按行存放：`x` 形状 `(N, D)`，`h_prev`、`c_prev`、`dh`、`dc` 形状 `(N, H)`；权重与 `nn.LSTM` 的 `weight_ih_l0`、`weight_hh_l0`、`bias_ih_l0`、`bias_hh_l0` 形状相同（门的顺序 $i, f, g, o$）。
+
+提示：先重算前向（四个门和 $c_t$）；$h_t = o_t \odot \tanh(c_t)$ 也依赖 $c_t$，所以到达 $c_t$ 的梯度有两部分；四个门的净输入的梯度按 $i, f, g, o$ 的顺序拼成 `(N, 4H)` 后，$\partial J / \partial h_{t-1}$ 只需一次矩阵乘法。自检与 PyTorch 的自动微分比较。
+做完后看一看：你写出的 $\partial J / \partial c_{t-1}$ 里有没有 $W_{hh}$？
 """,
     r"""
-def lstm_param_count(input_size, hidden_size, num_layers):
+def lstm_step_backward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh, dh, dc):
     raise NotImplementedError
 """,
     r"""
-def test_lstm_param_count():
-    for d, h, layers in [(128, 256, 2), (3, 4, 1), (10, 7, 3), (300, 50, 4)]:
-        truth = sum(p.numel() for p in nn.LSTM(d, h, layers).parameters())
-        got = lstm_param_count(d, h, layers)
-        if got != truth:
-            return False, f"LSTM({d}, {h}, num_layers={layers}) 有 {truth} 个参数，你的答案是 {got}。第 2 层起输入是 H 维。"
+def test_lstm_step_backward():
+    torch.manual_seed(5)
+    t_cell = torch.nn.LSTM(3, 4).double()
+    rng = np.random.default_rng(5)
+    x, h_prev, c_prev, dh, dc = (rng.standard_normal(shape) for shape in [(2, 3), (2, 4), (2, 4), (2, 4), (2, 4)])
+    t_h0 = torch.tensor(h_prev[None], requires_grad=True)
+    t_c0 = torch.tensor(c_prev[None], requires_grad=True)
+    _, (t_h, t_c) = t_cell(torch.from_numpy(x[None]), (t_h0, t_c0))
+    ((t_h[0] * torch.from_numpy(dh)).sum() + (t_c[0] * torch.from_numpy(dc)).sum()).backward()
+    weights = [p.detach().numpy() for p in (t_cell.weight_ih_l0, t_cell.weight_hh_l0, t_cell.bias_ih_l0, t_cell.bias_hh_l0)]
+    got = lstm_step_backward(x, h_prev, c_prev, *weights, dh, dc)
+    if not (isinstance(got, tuple) and len(got) == 2):
+        return False, "应返回两个数组组成的元组 (dh_prev, dc_prev)。"
+    dh_prev, dc_prev = (np.asarray(g) for g in got)
+    if dh_prev.shape != (2, 4) or dc_prev.shape != (2, 4):
+        return False, f"两个梯度的形状都应是 (2, 4)，你的是 {dh_prev.shape} 和 {dc_prev.shape}。"
+    if not np.allclose(dc_prev, t_c0.grad[0].numpy(), rtol=1e-10, atol=1e-12):
+        return False, ("∂J/∂c_{t-1} 不对。到达 c_t 的梯度 = dc + dh ⊙ o ⊙ (1 − tanh²(c_t))；"
+                       "门只依赖 x_t 和 h_{t-1}，c_{t-1} 只通过 f ⊙ c_{t-1} 这一项影响 c_t。")
+    if not np.allclose(dh_prev, t_h0.grad[0].numpy(), rtol=1e-10, atol=1e-12):
+        return False, ("∂J/∂c_{t-1} 对了，∂J/∂h_{t-1} 不对。检查四个门的净输入的梯度（σ' = σ(1 − σ)，tanh' = 1 − tanh²），"
+                       "门 o 的梯度来自 dh ⊙ tanh(c_t)，其余三个来自到达 c_t 的梯度；按 i, f, g, o 拼好后乘 W_hh。")
     return True, ""
 
 
-check_answer("练习 1", test_lstm_param_count)
+check_answer("练习 1", test_lstm_step_backward)
 """,
     r"""
-def lstm_param_count(input_size, hidden_size, num_layers):
-    first = 4 * hidden_size * (input_size + hidden_size + 2)          # W_ih: 4H×D，W_hh: 4H×H，两个 4H 的偏置
-    others = 4 * hidden_size * (hidden_size + hidden_size + 2)        # 后面各层的输入是 H 维
-    return first + (num_layers - 1) * others
+def lstm_step_backward(x, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh, dh, dc):
+    a = x @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh           # 重算前向：四个门的净输入 (N, 4H)
+    a_i, a_f, a_g, a_o = np.split(a, 4, axis=1)
+    i, f, o = (1 / (1 + np.exp(-v)) for v in (a_i, a_f, a_o))
+    g = np.tanh(a_g)
+    tanh_c = np.tanh(f * c_prev + i * g)                     # tanh(c_t)
+    dc_t = dc + dh * o * (1 - tanh_c ** 2)                   # 到达 c_t 的全部梯度：经 c_{t+1}，再加经 h_t
+    dc_prev = dc_t * f                                       # c_t = f ⊙ c_{t-1} + i ⊙ g：只乘 f
+    da = np.concatenate([dc_t * g * i * (1 - i),             # ∂J/∂a_i
+                         dc_t * c_prev * f * (1 - f),        # ∂J/∂a_f
+                         dc_t * i * (1 - g ** 2),            # ∂J/∂a_g
+                         dh * tanh_c * o * (1 - o)], axis=1)  # ∂J/∂a_o
+    dh_prev = da @ W_hh                                      # 批量按行：(W_hhᵀ δa)ᵀ = δaᵀ W_hh
+    return dh_prev, dc_prev
 """,
     r"""
-每层 $4H(D_l + H + 2)$ 个参数，$D_1 = D$，$D_l = H$（$l \ge 2$）。源文档例子中 LSTM 部分为 $4 \cdot 256 \cdot (128 + 256 + 2) + 4 \cdot 256 \cdot (256 + 256 + 2) = 395{,}264 + 526{,}336 = 921{,}600$；
-而嵌入层 $10000 \times 128$ 和输出层 $256 \times 10000 + 10000$ 合计约 385 万——词表大时，参数大多在两头，而不在 LSTM 里。
+记 $\bar c_t = \partial J / \partial c_t$ 的全部（`dc` 加上经 $h_t$ 的那一部分 $\bar h_t \odot o_t \odot (1 - \tanh^2 c_t)$），则 $\partial J / \partial c_{t-1} = \bar c_t \odot f_t$：
+从 $\bar c_t$ 到 $\partial J / \partial c_{t-1}$ **没有 $W_{hh}$，也没有激活函数的导数**，只是逐元素乘遗忘门——这就是 4.2.3 节的加法通路（nnlib 和 PyTorch 的 LSTM 没有 peephole 连接，门只依赖 $x_t$ 与 $h_{t-1}$，所以 $c_{t-1}$ 只通过 $f_t \odot c_{t-1}$ 影响 $J$）。
+沿 $h$ 传回的 $\partial J / \partial h_{t-1} = W_{hh}^\top \delta^a_t$（$\delta^a_t \in \mathbb{R}^{4H}$ 是四个门的净输入的梯度）则与 RNN 一样要乘 $W_{hh}^\top$ 和门的导数。
+把本函数从 $t = T$ 循环到 $t = 1$（`dh` 加上第 $t$ 步输出的梯度，`dc` 取后一步返回的 `dc_prev`）就是 LSTM 的 BPTT；nnlib 的 `nn.LSTM._layer_backward` 做的正是这件事，只是一次算出所有时间步的门导数。
 """,
 )
 
@@ -818,7 +945,7 @@ def gru_step(x, h, W_ih, W_hh, b_ih, b_hh):
 )
 
 cells += ex.add(
-    "均匀瞎猜的困惑度",
+    "均匀随机猜测的困惑度",
     r"""
 写函数 `perplexity_from_logits(logits, targets)`：`logits` 形状 `(M, V)`（$M$ 个位置、词表大小 $V$），`targets` 形状 `(M,)`，返回困惑度 $\exp(-\frac1M \sum_t \log \operatorname{softmax}(\text{logits}_t)_{\text{target}_t})$。
 然后想一想：如果 logits 全为 0（每个词的概率都是 $1/V$），困惑度是多少？自检会检验一般情形（与 `nn.CrossEntropyLoss` 比较）和这种情形。
