@@ -96,7 +96,7 @@ $$
 
 我们在两个数据集上比较：
 
-- **异或**：200 个点均匀撒在 $[-1,1]^2$ 上，第一、三象限为类别 0，第二、四象限为类别 1；
+- **异或**：200 个点均匀分布在 $[-1,1]^2$ 上，第一、三象限为类别 0，第二、四象限为类别 1；
 - **双月**（two moons）：scikit-learn 的 `make_moons`，两个相互咬合的半月形，加了噪声。
 
 每个数据集另外生成 200 个点作为**测试集**，只用来评估，不参与训练。
@@ -127,7 +127,7 @@ datasets["双月"] = (X[:200], y[:200], X[200:], y[200:])
 
 for name, (X_train, y_train, X_test, y_test) in datasets.items():
     print(f"{name}: X_train {X_train.shape} {X_train.dtype}, y_train {y_train.shape} {y_train.dtype}, "
-          f"类别 1 占 {y_train.mean():.2f}")
+          f"类别 1 占 {y_train.mean():.3f}")
 """, tags=[CHECK]),
     md(r"""
 两个模型。`.double()` 把参数换成 float64：这一章的网络很小，用双精度可以让结果在不同机器上几乎逐位一致。
@@ -161,9 +161,9 @@ def accuracy(model, X, y):
 print(mlp())
 """),
     md(r"""
-训练四个模型（2 个数据集 × 2 种模型）。每个模型创建前都用 `nnlib.manual_seed(0)` 固定初始权重，整格在普通笔记本电脑上约需一两秒。
-下表是你应该看到的结果：线性模型在异或上只比瞎猜（0.5）好一点——一条直线至多完整地分对四个象限中的两个，对均匀撒开的点，最好的"切角"直线（如 $x_1 + x_2 = 2/3$）也只能分对约 2/3；
-在双月上它能分对大部分点，但咬合处总会出错。带隐藏层的网络在两个数据集上的测试准确率都不低于 0.96。
+训练四个模型（2 个数据集 × 2 种模型）。每个模型创建前都用 `nnlib.manual_seed(0)` 固定初始权重。
+下表是你应该看到的结果（准确率是分对的点所占的比例；每个集合 200 个点，所以准确率是 0.005 的整数倍，表中的三位小数就是它的精确值）：
+线性模型在异或上的准确率不到 0.7，只比随机猜测（0.5）好一些；在双月上它能分对大部分点，但咬合处总会出错。带隐藏层的网络在两个数据集上的测试准确率都不低于 0.96。
 """),
     code(r"""
 models = {}
@@ -175,8 +175,25 @@ for name, (X_train, y_train, X_test, y_test) in datasets.items():
         loss = train(model, X_train, y_train)
         models[name, kind] = model
         n_params = sum(p.numel() for p in model.parameters())
-        print(f"{name:<5} {kind:<8} {n_params:>6} {loss:>10.3f} {accuracy(model, X_train, y_train):>10.2f} "
-              f"{accuracy(model, X_test, y_test):>10.2f}")
+        print(f"{name:<5} {kind:<8} {n_params:>6} {loss:>10.3f} {accuracy(model, X_train, y_train):>10.3f} "
+              f"{accuracy(model, X_test, y_test):>10.3f}")
+""", tags=[CHECK]),
+    md(r"""
+线性模型在异或上为什么做不好？一条直线至多完整地分对四个象限中的两个。不妨只看"切掉一个角"的直线 $x_1 + x_2 = c$（$0 \le c \le 1$）：把它右上方判为类别 0、其余判为类别 1。
+在 $[-1,1]^2$ 上按面积计算，分对的比例是 $\bigl(3 - c^2/2 - (1-c)^2\bigr)/4$，它在 $c = 2/3$ 处取到最大值 $2/3$。
+下面直接数一数这条直线在训练集、测试集和 $10^6$ 个均匀分布的点上分对的比例——与训练出的线性模型相差不多：
+"""),
+    code(r"""
+def corner_line(X, c=2 / 3):
+    # x1 + x2 > c（右上角）判为类别 0，其余判为类别 1
+    return (X[:, 0] + X[:, 1] <= c).astype(np.int64)
+
+
+Xa_train, ya_train, Xa_test, ya_test = datasets["异或"]
+U, yu = make_xor(10**6, np.random.default_rng(1))       # 很多个均匀分布的点：比例接近面积之比
+print(f"直线 x1 + x2 = 2/3 的准确率：训练集 {np.mean(corner_line(Xa_train) == ya_train):.3f}，"
+      f"测试集 {np.mean(corner_line(Xa_test) == ya_test):.3f}，10^6 个均匀点 {np.mean(corner_line(U) == yu):.3f}"
+      f"（按面积算 2/3 ≈ {2 / 3:.3f}）")
 """, tags=[CHECK]),
     md(r"""
 把四个模型的决策区域画出来：背景颜色是模型认为"属于类别 1"的概率（由两个得分经 softmax 得到；越红越可能是类别 1，越蓝越可能是类别 0），黑线是概率为 0.5 的决策边界，圆点是测试集，按真实类别着同样的颜色。
@@ -202,7 +219,7 @@ for row, (name, (X_train, y_train, X_test, y_test)) in enumerate(datasets.items(
     for col, kind in enumerate(["线性模型", "一个隐藏层"]):
         model = models[name, kind]
         acc = accuracy(model, X_test, y_test)
-        plot_decision(axes[row, col], model, X_test, y_test, f"{name}：{kind}（测试准确率 {acc:.2f}）")
+        plot_decision(axes[row, col], model, X_test, y_test, f"{name}：{kind}（测试准确率 {acc:.3f}）")
 fig.suptitle("线性模型只能画直线；加一个隐藏层后，边界可以弯曲")
 fig.tight_layout()
 plt.show()
@@ -226,7 +243,7 @@ plt.show()
 - **语音识别。** 2012 年前后，多个研究组用深度网络替换声学模型中的高斯混合模型，显著降低了词错误率 {cite}`hinton2012deep`。
 - **机器翻译与自然语言处理。** 循环网络（尤其是 LSTM {cite}`hochreiter1997long`）能够处理变长序列；2014 年的序列到序列模型用两个 LSTM 直接把一种语言的句子"翻译"成另一种 {cite}`sutskever2014sequence`，
   2017 年的 Transformer 则完全基于注意力机制 {cite}`vaswani2017attention`，成为今天大规模语言模型的基础。第 4.2 节会实现循环网络。
-- **其他领域。** 推荐系统、医学影像辅助诊断、蛋白质结构预测、下棋与游戏等也都广泛使用深度网络（见第 4.3 节）。
+- **其他领域。** 推荐系统、医学影像辅助诊断、蛋白质结构预测、下棋与游戏等也都广泛使用深度网络；本书第 4 章在卷积网络和循环网络之后，还将加入一节介绍这些应用。
 
 这些成功还依赖于两项"外部条件"：**大规模标注数据**（如 ImageNet）与**并行计算硬件**（GPU）。
 本书的例子都足够小，在普通 CPU 上几十秒内就能跑完；需要 GPU 的较大实验会明确标出，并且默认关闭。
@@ -256,7 +273,8 @@ plt.show()
     md(r"""
 ## 1.5 本书的组织与读法
 
-本书按源文档的结构展开：第 2 章介绍神经元、层和"深度"的含义；第 3 章推导前向传播、反向传播与优化算法；第 4 章实现卷积网络和循环网络；第 5–7 章介绍工具、展望与常见问题。
+本书按源文档的结构展开：第 2 章介绍神经元、层和"深度"的含义；第 3 章推导前向传播、反向传播与优化算法；第 4 章实现卷积网络和循环网络。
+与源文档最后三部分对应的章节——工具和资源、总结与展望、常见问题解答——将在之后陆续加入。
 
 每一章都遵循同一个模式：**先推导，再从零实现几行代码，最后与配套库 nnlib 和 PyTorch 对照。**
 nnlib 的每一层都把前向和反向计算写在一起，名称、参数和 `state_dict` 的键都与 PyTorch 相同，所以学完本书可以直接转向 PyTorch。
