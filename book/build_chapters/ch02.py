@@ -154,7 +154,7 @@ print(inspect.getsource(nn.Sigmoid))
 """),
     md(r"""
 只要让 `grad_output` 全为 1，`backward` 返回的就是 $\sigma'(z)$ 本身。下面在 $[-4, 4]$ 上用这种方法取出 nnlib 的导数，并和两个独立的来源比较：上表中的**公式**，以及 **PyTorch 的自动微分**（`torch.autograd`，它完全不知道 nnlib 的存在）。
-全部用 float64 计算；表中只打印误差是否小于 $10^{-12}$，而不是误差本身——具体的舍入误差（约 $10^{-17}$）会随机器和数学库而变。
+全部用 float64 计算；表中只打印误差是否小于 $10^{-12}$，而不是误差本身——具体的舍入误差远小于这个界，但它的确切数值会随机器和数学库而变。
 """),
     code(r"""
 import math
@@ -205,8 +205,23 @@ fig.tight_layout()
 plt.show()
 """),
     md(r"""
-从图上可以读出几件事：Sigmoid 的导数（橙色虚线）最高只有 0.25，tanh 的最高为 1，二者在 $\lvert z \rvert > 3$ 时都几乎为 0；ReLU 的导数是 0/1 的阶跃，LeakyReLU 在负半轴保留了斜率 $a$；
-GELU 在 $z \approx -0.75$ 附近有一个很浅的负值"凹坑"，导数在 $z \approx 1.4$ 附近略大于 1。第 3.2 节会看到，这些导数的大小直接决定了误差信号能否穿过很多层。
+从图上可以读出几件事，下一格从上面算出的数组里把它们取出来核对：Sigmoid 的导数（橙色虚线）最高只有 0.25，tanh 的最高为 1，二者都在 $z = 0$ 处取到最大值，离开原点后迅速变小——在 $z = 3$ 处 Sigmoid 的导数已不到 0.05，tanh 的不到 0.01；
+ReLU 的导数是 0/1 的阶跃，LeakyReLU 在负半轴保留了斜率 $a$。GELU 不是单调的：它在 $z \approx -0.75$ 处取到一个很浅的负的最小值（约 $-0.17$）；它的导数在 $z = \sqrt 2 \approx 1.41$ 处取到最大值，约 1.13，略大于 1
+（对导数再求一次导，$\frac{d}{dz}\bigl[\Phi(z) + z\varphi(z)\bigr] = 2\varphi(z) + z\varphi'(z) = (2 - z^2)\,\varphi(z)$，在 $z = \pm\sqrt 2$ 处为 0）。
+"""),
+    code(r"""
+def at(z0):
+    return int(np.argmin(np.abs(z - z0)))                 # 网格上最接近 z0 的下标（网格步长 0.01）
+
+
+for name in ["Sigmoid", "Tanh", "GELU"]:
+    i = int(np.argmax(slopes[name]))
+    print(f"{name:<8} 导数的最大值 {slopes[name][i]:.3f}，在 z = {z[i]:.2f} 处；z = 3 处的导数 {slopes[name][at(3)]:.4f}")
+i = int(np.argmin(values["GELU"]))
+print(f"GELU 的最小值 {values['GELU'][i]:.3f}，在 z = {z[i]:.2f} 处")
+""", tags=[CHECK]),
+    md(r"""
+第 3.2 节会看到，这些导数的大小直接决定了误差信号能否穿过很多层。
 """),
 ]
 
@@ -387,7 +402,7 @@ $$
 其中 $W^{(1)} \in \mathbb{R}^{8 \times 2}$，$W^{(2)}, W^{(3)}, W^{(4)} \in \mathbb{R}^{8 \times 8}$，$W^{(5)} \in \mathbb{R}^{2 \times 8}$，共 $24 + 3 \times 72 + 18 = 258$ 个参数。
 
 训练用交叉熵损失和**带动量的梯度下降**：对每个参数 $\theta$ 维护一个"速度" $v$（初值 0），每步 $v \leftarrow \mu v + \partial J / \partial \theta$，$\theta \leftarrow \theta - \eta v$，其中 $\mu = 0.9$。
-它比第 1 章的朴素梯度下降多了两行，在这个又窄又深的网络上收敛得快得多；第 3.3 节会详细分析它，并介绍 Adam 等更多优化算法。
+它只比第 1 章的朴素梯度下降多了两行；第 3.3 节会分析它为什么通常比朴素梯度下降收敛得快，并介绍 Adam 等更多优化算法。
 速度保存在名为 `momentum_buffer` 的字典里——这是 PyTorch 的 `torch.optim.SGD` 给同一个量起的名字。
 这两行做的更新与 `torch.optim.SGD(model.parameters(), lr=0.015, momentum=0.9)` 以及 nnlib 的 `nnlib.optim.SGD` 完全相同（下面会验证）；这里把它写出来，是为了让每一步都看得见。
 """),
@@ -438,8 +453,8 @@ nnlib.manual_seed(0)
 deep = deep_net()
 deep_losses = train(deep, X_train, y_train)
 print(f"参数个数: {sum(p.numel() for p in deep.parameters())}")
-print(f"最终训练损失: {deep_losses[-1]:.2f}   训练准确率: {accuracy(deep, X_train, y_train):.2f}   "
-      f"测试准确率: {accuracy(deep, X_test, y_test):.2f}")
+print(f"最终训练损失: {deep_losses[-1]:.2f}   训练准确率: {accuracy(deep, X_train, y_train):.4f}   "
+      f"测试准确率: {accuracy(deep, X_test, y_test):.4f}")
 """, tags=[CHECK]),
     md(r"""
 先确认手写的动量循环就是 `nnlib.optim.SGD`：两份相同初始化的网络各训练 20 步，一份用上面的 `train`，一份用优化器对象，比较全部参数。
@@ -465,7 +480,8 @@ same = all(np.max(np.abs(p.data - q.data)) < 1e-12 for p, q in zip(net_a.paramet
 print("20 步后两份网络的参数一致（max|差| < 1e-12）:", same)
 """, tags=[CHECK]),
     md(r"""
-只有 258 个参数的网络分对了 93% 的训练点，测试准确率 0.89（螺旋中心附近两类靠得很近，又有噪声，那里的错误最多）。下面是它学到的决策区域：
+只有 258 个参数的网络分对了 92.5% 的训练点，测试准确率 0.8875（螺旋中心附近两类靠得很近，又有噪声，那里的错误最多）。
+训练集和测试集各有 400 个点，准确率总是 0.0025 的整数倍，所以本节的表格打印四位小数：那正是它的精确值。下面是这个网络学到的决策区域：
 """),
     code(r"""
 g = np.linspace(-2.6, 2.6, 160)
@@ -489,7 +505,7 @@ def plot_regions(ax, model, title):
 
 
 fig, ax = plt.subplots(figsize=(5, 5))
-plot_regions(ax, deep, f"4 个隐藏层 × 8 单元（测试准确率 {accuracy(deep, X_test, y_test):.2f}）")
+plot_regions(ax, deep, f"4 个隐藏层 × 8 单元（测试准确率 {accuracy(deep, X_test, y_test):.4f}）")
 plt.show()
 """),
     md(r"""
@@ -537,10 +553,10 @@ for l in range(0, 5):
     # 牛顿法求到（唯一的）最优解：结果不取决于迭代在哪一步停下
     probe = LogisticRegression(solver="newton-cholesky", tol=1e-10).fit(F_train, y_train)
     label = "输入 x" if l == 0 else f"第 {l} 层 h({l})"
-    print(f"{label:<14} {F_train.shape[1]:>5} {probe.score(F_test, y_test):>16.2f}")
+    print(f"{label:<14} {F_train.shape[1]:>5} {probe.score(F_test, y_test):>16.4f}")
 """, tags=[CHECK]),
     md(r"""
-在原始输入上，线性分类器只比瞎猜好一点（0.59）；前两层的表示仍然很难线性分开（0.6 左右），到第 3 层准确率跃升到 0.85，第 4 层为 0.88，与整个网络（0.89）相当。
+在原始输入上，线性分类器只比随机猜测（0.5）略好（0.5875）；前两层的表示仍然很难线性分开（0.6 左右），到第 3 层准确率跃升到 0.8475，第 4 层为 0.88，与整个网络（0.8875）相当。
 可分性并不是每层都均匀增加的——这个网络把大部分"理顺"的工作放在了第 3 层——但趋势很清楚：**越深的表示越接近线性可分**，最后的输出层只需在上面画一个超平面。
 
 还可以直接把每层的 8 维表示投影到二维来看。下面用主成分分析（PCA，取方差最大的两个方向）把 $h^{(l)}$ 投影到平面上，按真实类别着色：
@@ -586,14 +602,14 @@ for seed in range(3):
             model = make()
             losses = train(model, X_train, y_train)
         runs[seed, kind] = (model, losses)
-        print(f"{seed:<5} {kind:<10} {losses[999]:>10.2f} {losses[-1]:>10.2f} {accuracy(model, X_train, y_train):>10.2f} "
-              f"{accuracy(model, X_test, y_test):>10.2f}")
+        print(f"{seed:<5} {kind:<10} {losses[999]:>10.2f} {losses[-1]:>10.2f} {accuracy(model, X_train, y_train):>10.4f} "
+              f"{accuracy(model, X_test, y_test):>10.4f}")
 """, tags=[CHECK]),
     code(r"""
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
 shallow0 = runs[0, "浅：1×51"][0]
-plot_regions(axes[0], deep, f"深：4 层 × 8 单元（测试准确率 {accuracy(deep, X_test, y_test):.2f}）")
-plot_regions(axes[1], shallow0, f"浅：1 层 × 51 单元（测试准确率 {accuracy(shallow0, X_test, y_test):.2f}）")
+plot_regions(axes[0], deep, f"深：4 层 × 8 单元（测试准确率 {accuracy(deep, X_test, y_test):.4f}）")
+plot_regions(axes[1], shallow0, f"浅：1 层 × 51 单元（测试准确率 {accuracy(shallow0, X_test, y_test):.4f}）")
 for (seed, kind), (model, losses) in runs.items():
     axes[2].plot(losses, color="C0" if kind.startswith("深") else "C1", lw=1.2,
                  label=kind if seed == 0 else None)
@@ -606,11 +622,79 @@ fig.tight_layout()
 plt.show()
 """),
     md(r"""
-在这个设定下，深而窄的网络在 3 个种子上的训练损失（0.18、0.37、0.45）都低于同样参数量的浅层网络（0.56–0.58），浅层网络三次的准确率都只有 0.6 左右；深层网络则**对初始化敏感得多**：种子 0 的测试准确率达到 0.89，种子 1、2 只有 0.73。损失曲线和表中"第 1000 步损失"一列揭示了原因：第 1000 步时，三个深层网络的损失（0.58–0.65）都还不比浅层网络（0.59）低——它们先在一个**平台**上停留很久，然后才开始快速下降，何时离开平台取决于初始权重；种子 1、2 离开得晚，到第 3000 步时仍在下降。浅层网络的损失则一直缓慢而平稳地下降，到第 3000 步也只降到 0.56 左右，它的决策区域只是几块粗糙的斑块，远没有贴合螺旋。
+在这个设定下，深而窄的网络在 3 个种子上的训练损失（0.18、0.37、0.45）都低于同样参数量的浅层网络（0.56–0.58），浅层网络三次的准确率都只有 0.6 左右；深层网络则**对初始化敏感得多**：种子 0 的测试准确率达到 0.8875，种子 1、2 只有 0.73 左右。损失曲线和表中"第 1000 步损失"一列揭示了原因：第 1000 步时，三个深层网络的损失（0.58–0.65）都还不比浅层网络（0.59）低——它们先在一个**平台**上停留很久，然后才开始快速下降，何时离开平台取决于初始权重；种子 1、2 离开得晚，到第 3000 步时仍在下降。浅层网络的损失则一直缓慢而平稳地下降，到第 3000 步也只降到 0.56 左右，它的决策区域只是几块粗糙的斑块，远没有贴合螺旋。
 
-**不要过度解读这个实验。** 它说明在相同的参数预算和相同的训练方法下，深层网络更有效地利用了参数；但结论依赖于优化方法和训练步数：
-我们试过把优化器换成第 3.3 节的 Adam，浅层网络在这个数据上同样能拟合得很好。深度的好处在 2.2.2 节那样的例子里可以严格证明，在真实任务中则主要是经验事实——
-而深层网络**更难训练**（初始化、梯度消失、优化器的选择）也是事实，这正是第 3 章要解决的问题。
+**不要过度解读这个实验。** 它说明在相同的参数预算和相同的训练方法下，深层网络更有效地利用了参数；但结论依赖于优化方法和训练步数。
+下面只改一处：把动量梯度下降换成第 3.3 节的 Adam（`nnlib.optim.Adam`，学习率 0.01，其余取默认值），用同样的 3 个种子重新训练浅层网络，而且只训练 1000 步。
+"""),
+    code(r"""
+from nnlib.optim import Adam, SGD
+
+
+def train_with(optimizer, model, X, y, steps=1000):
+    criterion = nn.CrossEntropyLoss()
+    for step in range(steps):
+        loss = criterion(model(X), y)
+        model.zero_grad()
+        model.backward(criterion.backward())
+        optimizer.step()
+    return float(loss)
+
+
+adam_runs = {}
+print(f"{'种子':<4} {'网络':<11} {'第1000步损失':>8} {'训练准确率':>6} {'测试准确率':>6}")
+for seed in range(3):
+    nnlib.manual_seed(seed)
+    model = shallow_net()
+    loss = train_with(Adam(model.parameters(), lr=0.01), model, X_train, y_train)
+    adam_runs[seed] = (model, loss)
+    print(f"{seed:<5} {'浅：1×51':<10} {loss:>10.4f} {accuracy(model, X_train, y_train):>10.4f} {accuracy(model, X_test, y_test):>10.4f}")
+"""),
+    md(r"""
+这一次浅层网络拟合得很好。上表最后几位的数字不一定与你看到的相同（原因见下文），下一格只核对每台机器上都成立的结论：
+"""),
+    code(r"""
+print("3 个浅层网络第 1000 步的训练损失都低于 0.2:", all(loss < 0.2 for model, loss in adam_runs.values()))
+print("训练准确率都高于 0.95:", all(accuracy(model, X_train, y_train) > 0.95 for model, loss in adam_runs.values()))
+print("测试准确率都高于 0.85:", all(accuracy(model, X_test, y_test) > 0.85 for model, loss in adam_runs.values()))
+""", tags=[CHECK]),
+    md(r"""
+同样的 257 个参数，动量法在第 1000 步的损失是 0.59、到第 3000 步也只有 0.56 左右，准确率 0.6 左右；换成 Adam，1000 步后损失就低于 0.2，训练准确率高于 0.95，测试准确率高于 0.85。
+所以 2.2.4 节的对照说明的是**在这个优化器和这个训练步数下**深层网络更有效，并不是浅层网络表示不了这个函数。
+深度的好处在 2.2.2 节那样的例子里可以严格证明，在真实任务中则主要是经验事实——而深层网络**更难训练**（初始化、梯度消失、优化器的选择）也是事实，这正是第 3 章要解决的问题。
+
+**为什么 Adam 的数字不逐位核对？** 不同的 CPU 和 BLAS 库做同一个矩阵乘法时，求和顺序可能不同，结果在最后一位上就可能不同（约 $10^{-16}$ 的相对差别）。
+训练会不会把这么小的差别放大，取决于训练过程本身。下面做一个实验：把种子 0 的浅层网络的初始权重乘上 $1 + 10^{-12}\xi$（$\xi$ 是标准正态随机数），
+分别用 Adam 和动量法训练 1000 步，比较扰动前后两次训练得到的参数相差多少：
+"""),
+    code(r"""
+def flat(model):
+    return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+
+for name, make_optimizer in [("Adam", lambda params: Adam(params, lr=0.01)),
+                             ("动量法", lambda params: SGD(params, lr=0.015, momentum=0.9))]:
+    finals, starts = [], []
+    for perturbed in [False, True]:
+        nnlib.manual_seed(0)
+        model = shallow_net()
+        if perturbed:
+            noise = np.random.default_rng(123)              # 两种优化器用同一个扰动
+            for p in model.parameters():
+                p.data *= 1 + 1e-12 * noise.standard_normal(p.data.shape)
+        starts.append(flat(model))
+        train_with(make_optimizer(model.parameters()), model, X_train, y_train)
+        finals.append(flat(model))
+    growth = np.linalg.norm(finals[1] - finals[0]) / np.linalg.norm(starts[1] - starts[0])
+    if name == "Adam":
+        print(f"Adam：1000 步后参数之差超过初始差的 10^6 倍: {growth > 1e6}")
+    else:
+        print(f"动量法：1000 步后参数之差不到初始差的 10 倍: {growth < 10}")
+""", tags=[CHECK]),
+    md(r"""
+动量法的这段训练是**良态的**（well-conditioned）：初始的微小差别 1000 步后仍是同一量级，机器之间的舍入差别不会改变表中打印出来的那几位数字。
+Adam 的这段训练则把差别放大了一百万倍以上，所以即使是 $10^{-16}$ 量级的舍入差别，也可能变成表中打印出来的那几位数字的差别。原因之一是 Adam 把每个坐标的梯度除以它自己的均方根（第 3.3 节）：某个坐标的梯度很小时，梯度里极小的差别也会变成与学习率同一量级的步长差别。
+这并不说明 Adam 的结果不可靠——三个种子的结论都一样——只说明比较这类训练时，应当比较结论和统计量，而不是小数点后的每一位。
 """),
     md(r"""
 ## 小结
@@ -630,36 +714,67 @@ plt.show()
 ]
 
 cells += ex.add(
-    "形状",
+    "实现一个新的激活函数：SiLU",
     r"""
-一批 $N = 32$ 个样本 `X`，形状 `(32, 10)`，送进 `nn.Linear(10, 5)`。不运行代码，填出下面四个形状（Python 元组）：
-`weight`、`bias`、输出，以及按源文档 2.1 节写法的权重矩阵 $W$（它与 `weight` 是什么关系？）。
+**SiLU**（sigmoid linear unit，也叫 Swish）是与 GELU 相近的另一种"光滑版 ReLU"：$\mathrm{SiLU}(z) = z\,\sigma(z)$，其中 $\sigma$ 是 sigmoid {cite}`hendrycks2016gelu`。
+
+1. 推导它的导数，并用 $\sigma(z)$ 表示：$\mathrm{SiLU}'(z) = \;?$
+2. 仿照 2.1.4 节打印的 nnlib `Sigmoid`，写一个模块 `SiLU`：`forward(z)` 返回 $z\,\sigma(z)$，并用 `self.save_for_backward(...)` 保存反向计算需要的数组；
+   `backward(grad_output)` 用 `self.saved_for_backward(grad_output)` 取回它们，返回 $\delta \odot \mathrm{SiLU}'(z)$（$\delta$ 就是 `grad_output`）。只用 NumPy。
+
+自检会做三件事：用**中心差分** $\bigl(\mathrm{SiLU}(z + \epsilon) - \mathrm{SiLU}(z - \epsilon)\bigr) / 2\epsilon$ 检查你的导数（float64，$\epsilon = 10^{-6}$）；
+把 `forward` 与 `torch.nn.functional.silu` 比较；把 `backward` 在一个随机的 $\delta$ 上与 PyTorch 的自动微分比较。
 """,
     r"""
-def layer_shapes():
-    # 返回一个字典：{"weight": (...), "bias": (...), "output": (...), "W_文档": (...)}
-    raise NotImplementedError
+class SiLU(nn.Module):
+    def forward(self, z):
+        # 返回 z·σ(z)；用 self.save_for_backward(...) 保存 backward 需要的数组
+        raise NotImplementedError
+
+    def backward(self, grad_output):
+        # (...) = self.saved_for_backward(grad_output)；返回 grad_output ⊙ SiLU'(z)
+        raise NotImplementedError
 """,
     r"""
-def test_layer_shapes():
-    answer = layer_shapes()
-    layer = nn.Linear(10, 5)
-    truth = {"weight": layer.weight.shape, "bias": layer.bias.shape,
-             "output": tuple(layer(np.zeros((32, 10), dtype=np.float32)).shape),
-             "W_文档": tuple(layer.weight.data.T.shape)}
-    wrong = [key for key in truth if tuple(answer.get(key, ())) != truth[key]]
-    return not wrong, f"这些形状不对：{wrong}。记住 weight 是（输出 × 输入），源文档的 W 是它的转置。"
+def test_silu():
+    zs = np.linspace(-6, 6, 121)                          # float64
+    eps = 1e-6
+    act = SiLU()
+    act(zs)
+    slope = np.asarray(act.backward(np.ones_like(zs)), dtype=np.float64)       # δ = 1：得到 SiLU'(z)
+    numeric = (np.asarray(SiLU()(zs + eps)) - np.asarray(SiLU()(zs - eps))) / (2 * eps)
+    if slope.shape != zs.shape or not np.allclose(slope, numeric, rtol=0, atol=1e-7):
+        return False, "backward(全 1) 给出的导数与中心差分不一致。对 z·σ(z) 用乘积法则，再代入 σ' = σ(1 − σ)。"
+    t = torch.tensor(zs, requires_grad=True)
+    y_torch = torch.nn.functional.silu(t)
+    delta = np.random.default_rng(5).standard_normal(zs.shape)                 # 任意的误差信号 δ
+    (y_torch * torch.from_numpy(delta)).sum().backward()                      # autograd：t.grad = δ ⊙ SiLU'(z)
+    y = np.asarray(act(zs), dtype=np.float64)
+    if not np.allclose(y, y_torch.detach().numpy(), rtol=0, atol=1e-12):
+        return False, "forward 与 torch.nn.functional.silu 不一致：应返回 z·σ(z)。"
+    grad = np.asarray(act.backward(delta), dtype=np.float64)
+    return np.allclose(grad, t.grad.numpy(), rtol=0, atol=1e-12), \
+        "backward 与 PyTorch 的自动微分不一致：应返回 grad_output ⊙ SiLU'(z)，而不只是 SiLU'(z)。"
 
 
-check_answer("练习 1", test_layer_shapes)
+check_answer("练习 1", test_silu)
 """,
     r"""
-def layer_shapes():
-    return {"weight": (5, 10), "bias": (5,), "output": (32, 5), "W_文档": (10, 5)}
+class SiLU(nn.Module):
+    def forward(self, z):
+        s = 1 / (1 + np.exp(-z))                  # σ(z)
+        self.save_for_backward(z, s)
+        return z * s
+
+    def backward(self, grad_output):
+        z, s = self.saved_for_backward(grad_output)
+        return grad_output * s * (1 + z * (1 - s))    # SiLU'(z) = σ(z)(1 + z(1 − σ(z)))
 """,
     r"""
-`weight` 是"输出 × 输入" $= (5, 10)$，`bias` 每个输出一个 $= (5,)$，输出 $X W^\top + b$ 是 $(32, 10) \times (10, 5) \to (32, 5)$。
-源文档的 $W \in \mathbb{R}^{n \times m}$ 每列是一个神经元，$= (10, 5)$，即 `weight.T`。
+由乘积法则和 $\sigma' = \sigma(1 - \sigma)$：$\mathrm{SiLU}'(z) = \sigma(z) + z\,\sigma(z)\bigl(1 - \sigma(z)\bigr) = \sigma(z)\bigl(1 + z(1 - \sigma(z))\bigr)$。
+`forward` 保存 $z$ 和 $\sigma(z)$，`backward` 就不必再算一次指数函数——nnlib 的 `Sigmoid` 和 `Tanh` 也是这样缓存前向的结果，供反向使用。
+和 GELU 一样，SiLU 不是单调的：它在负半轴有一个很浅的最小值（导数在那里为 0），在正半轴的导数则会略大于 1。
+（`1 / (1 + np.exp(-z))` 在 $z < -709$ 时 `np.exp` 会溢出并给出警告；nnlib 的 `Sigmoid` 只计算 $e^{-\lvert z \rvert}$，避免了这个问题。）
 """,
 )
 
