@@ -14,6 +14,14 @@ As a Sphinx extension (``sphinx.local_extensions`` in ``_config.yml``) it sets t
 Sphinx ``version``/``release`` and the MyST substitution ``{{ nnlib_version }}`` from
 ``nnlib/_version.py``, builds the jieba user dictionary for Chinese search from the
 glossary, and warns (an error under ``-W``) when a chapter's setup cell is stale.
+
+It also turns the notebooks' links to the published book (written by nbgen, see
+``book/build_chapters/links.py``) back into references Sphinx checks, before MyST parses a
+page (``source-read``, which receives a notebook as its JSON text): a citation link becomes
+``{cite:p}``/``{cite:t}`` (sphinxcontrib-bibtex, in the book's Chinese author–year style), a
+section link ``{ref}`` to the label ``sec-3-2-5`` that is put before the heading
+"3.2.5 …" — the label is also the heading's HTML id, so the notebook's link lands on it — and
+a glossary link ``{term}``. An unknown key, section or term fails ``jupyter-book build -W -n``.
 """
 
 from __future__ import annotations
@@ -84,6 +92,23 @@ def read_repository(root: Path = ROOT) -> tuple[str, str]:
     """``(url, branch)`` from ``_config.yml``'s ``repository:`` section (the one place they live)."""
     repo = read_config(root)["repository"]
     return repo["url"].rstrip("/"), repo.get("branch", "main")
+
+
+def book_url(root: Path = ROOT) -> str:
+    """The published book's address, derived from ``repository.url`` (GitHub Pages of that repository).
+
+    ``https://github.com/OWNER/REPO`` is published at ``https://owner.github.io/REPO``
+    (``.github/workflows/book.yml`` uploads ``_build/html`` as the Pages site); a repository
+    named ``OWNER.github.io`` is published at the domain's root.
+    """
+    url, _branch = read_repository(root)
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?", url)
+    if not match:
+        raise ValueError(f"repository.url in _config.yml is not a GitHub repository URL: {url!r}")
+    owner, repo = match.group(1).lower(), match.group(2)
+    if repo.lower() == f"{owner}.github.io":
+        return f"https://{owner}.github.io"
+    return f"https://{owner}.github.io/{repo}"
 
 
 def _runtime_dependencies(root: Path = ROOT) -> list[str]:
@@ -288,6 +313,295 @@ def search_dictionary_words(root: Path = ROOT) -> list[str]:
     return sorted(set(w for w in words if " " not in w))
 
 
+# ----------------------------------------------------------------------------- book links
+# Chapter scripts write citations as {cite}`key` and section references as plain text ("3.2.5 节").
+# nbgen (book/build_chapters/links.py) turns both into ordinary Markdown links to the published
+# book, which read well and work in Colab and Jupyter; in the book build, the source-read handler
+# below turns those links back into a citation role and a reference to a label, which Sphinx
+# resolves and checks (an unknown key or section fails `jupyter-book build -W -n`).
+# Both directions use the names defined here.
+BIBLIOGRAPHY_PAGE = "bibliography"
+GLOSSARY_PAGE = "glossary"
+#: ``bibtex_cite_id``: the id of each entry on the bibliography page (set in ``_config_inited``).
+CITE_ID = "cite-{key}"
+#: Label (and HTML id) of the numbered section "3.2.5" is "sec-3-2-5"; chapter "1" is "sec-1".
+SECTION_LABEL_PREFIX = "sec-"
+
+#: How a citation reads, in the book (``ZhAuthorYearStyle``) and in the notebooks (links.py):
+#: （He 等，2015）, （McCulloch 与 Pitts，1943；Rosenblatt，1958）, textual He 等（2015）.
+CITE_STYLE = {
+    "and": " 与 ",  # two authors
+    "et_al": " 等",  # three or more: the first author only
+    "author_year": "，",
+    "open": "（",
+    "close": "）",
+    "between": "；",  # several works in one parenthetical citation
+    "textual_between": "、",  # several works in one textual citation
+}
+
+_HEADING_LINE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_HEADING_NUMBER = re.compile(r"^(?:第\s*(\d+)\s*章|(\d+(?:\.\d+)+))(?=\s|$)")
+
+
+def heading_number(title: str) -> str | None:
+    """Section number a heading starts with: "3.2.5 梯度…" → "3.2.5", "第1章 背景介绍" → "1"."""
+    match = _HEADING_NUMBER.match(title.strip())
+    if not match:
+        return None
+    return match.group(1) or match.group(2)
+
+
+def section_label(number: str) -> str:
+    """Label and HTML id of a numbered section: "3.2.5" → "sec-3-2-5"."""
+    if not re.fullmatch(r"\d+(\.\d+)*", number):
+        raise ValueError(f"not a section number: {number!r}")
+    return SECTION_LABEL_PREFIX + number.replace(".", "-")
+
+
+def markdown_lines_outside_fences(text: str):
+    """``(index, line)`` of the lines of ``text`` that are not inside a fenced code block."""
+    fence = None
+    for i, line in enumerate(text.split("\n")):
+        if fence is None:
+            match = _FENCE_OPEN.match(line)
+            if match:
+                fence = match.group(1)
+                continue
+            yield i, line
+        elif re.match(r"^ {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$", line):
+            fence = None
+
+
+def markdown_headings(text: str) -> list[tuple[int, int, str]]:
+    """``(line index, level, title)`` of the ATX headings of a Markdown text (not in code blocks)."""
+    found = []
+    for i, line in markdown_lines_outside_fences(text):
+        match = _HEADING_LINE.match(line)
+        if match:
+            found.append((i, len(match.group(1)), match.group(2)))
+    return found
+
+
+def numbered_sections(text: str) -> list[tuple[str, str]]:
+    """``(number, title)`` of the headings of ``text`` that start with a section number."""
+    return [(n, title) for _i, _level, title in markdown_headings(text) if (n := heading_number(title))]
+
+
+def _link_patterns(base: str) -> dict:
+    b = re.escape(base.rstrip("/"))
+    text = r"\[(?P<text>[^\[\]\n]+)\]"
+    key = r"(?P<key>[^)#\s]+)"
+    cite = text + rf"\({b}/{BIBLIOGRAPHY_PAGE}\.html#" + CITE_ID.format(key=key) + r"\)"
+    plain_cite = cite.replace("?P<text>", "?:").replace("?P<key>", "?:")
+    return {
+        "cite_group": re.compile(
+            re.escape(CITE_STYLE["open"]) + f"(?P<links>{plain_cite}(?:{re.escape(CITE_STYLE['between'])}{plain_cite})*)"
+            + re.escape(CITE_STYLE["close"])
+        ),
+        "cite": re.compile(cite),
+        "section": re.compile(
+            text + rf"\({b}/(?P<page>[\w/-]+)\.html#(?P<label>{SECTION_LABEL_PREFIX}\d+(?:-\d+)*)\)"
+        ),
+        "term": re.compile(text + rf"\({b}/{GLOSSARY_PAGE}\.html#(?P<anchor>[^)\s]+)\)"),
+        "any": re.compile(rf"{b}/[^)\s]*"),
+    }
+
+
+def glossary_entries(root: Path = ROOT) -> list[list[str]]:
+    """The glossary's entries, each a list of its terms (Chinese first, then English and aliases)."""
+    entries, inside, current = [], False, None
+    path = root / "glossary.md"
+    if not path.exists():
+        return entries
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if re.match(r"^(```|:::)\{glossary\}", line):
+            inside = True
+            continue
+        if inside and re.match(r"^(```|:::)\s*$", line):
+            inside = False
+            continue
+        if not inside or not line.strip() or line.startswith(":"):
+            continue
+        if line[0].isspace():
+            current = None  # the definition ends the entry's list of terms
+        else:
+            if current is None:
+                current = []
+                entries.append(current)
+            current.append(line.strip())
+    return entries
+
+
+def term_anchor(term: str) -> str | None:
+    """The HTML id Sphinx gives a glossary term (``term-backpropagation``); None for a term that
+    has no ASCII letters (Sphinx numbers those ids, so they are not stable)."""
+    from sphinx.util.nodes import _make_id
+
+    node_id = _make_id(f"term-{term}")
+    return None if node_id == "term" else node_id
+
+
+def glossary_anchor(term: str, root: Path = ROOT) -> tuple[str, str]:
+    """``(term, anchor)`` for a term of the glossary (Chinese or English, any case): the anchor is
+    that of the entry's first term with a stable id (its English name)."""
+    for entry in glossary_entries(root):
+        if any(t.lower() == term.lower() for t in entry):
+            for t in entry:
+                anchor = term_anchor(t)
+                if anchor:
+                    return t, anchor
+            raise ValueError(f"glossary entry {entry} has no English term, so no stable anchor")
+    raise ValueError(f"{term!r} is not a term of glossary.md")
+
+
+def links_to_myst(markdown: str, base: str, root: Path = ROOT) -> tuple[str, list, list]:
+    """Turn the notebook links nbgen wrote back into MyST for the book build.
+
+    Returns ``(markdown, section_refs, problems)``: citation links become ``{cite:p}``/``{cite:t}``
+    roles, section links ``{ref}`` roles (``section_refs`` lists ``(label, page)`` so the page
+    the link names can be checked), glossary links ``{term}`` roles, and a label ``(sec-…)=`` is
+    put before every numbered heading. ``problems`` lists links to the book that are none of these.
+    """
+    pats = _link_patterns(base)
+    lines = markdown.split("\n")
+    outside = dict(markdown_lines_outside_fences(markdown))
+    section_refs, problems = [], []
+    terms = {}
+
+    def cite_group(m):
+        keys = [k.group("key") for k in pats["cite"].finditer(m.group("links"))]
+        return "{cite:p}`" + ",".join(keys) + "`"
+
+    def section(m):
+        section_refs.append((m.group("label"), m.group("page")))
+        return "{ref}`" + m.group("text") + " <" + m.group("label") + ">`"
+
+    def term(m):
+        if not terms:
+            for entry in glossary_entries(root):
+                for t in entry:
+                    if term_anchor(t):
+                        terms.setdefault(term_anchor(t), t)
+        target = terms.get(m.group("anchor"))
+        if target is None:
+            problems.append(f"glossary link to an anchor no term has: {m.group(0)}")
+            return m.group(0)
+        return "{term}`" + m.group("text") + " <" + target + ">`"
+
+    out = []
+    for i, line in enumerate(lines):
+        if i in outside:
+            heading = _HEADING_LINE.match(line)
+            number = heading and heading_number(heading.group(2))
+            if number:
+                if out and out[-1].strip():
+                    out.append("")  # a label starts a block; it must not continue a paragraph
+                out.append(f"({section_label(number)})=")
+            line = pats["cite_group"].sub(cite_group, line)
+            line = pats["cite"].sub(lambda m: "{cite:t}`" + m.group("key") + "`", line)
+            line = pats["section"].sub(section, line)
+            line = pats["term"].sub(term, line)
+            problems += [f"link to the published book that is not a citation, section or glossary term: {u}"
+                         for u in pats["any"].findall(line)]
+        out.append(line)
+    return "\n".join(out), section_refs, problems
+
+
+def _is_notebook_json(text: str) -> bool:
+    return text.lstrip().startswith("{") and '"cells"' in text
+
+
+def _source_read(app, docname, source) -> None:
+    """Book links of the notebooks (and Markdown pages) → MyST roles, before MyST parses them."""
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    root = Path(app.confdir)
+    base = book_url(root)
+    text = source[0]
+    notebook = _is_notebook_json(text)
+    if not notebook and base not in text:
+        return
+    refs, problems = [], []
+    if notebook:
+        nb = json.loads(text)
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "markdown":
+                new, r, p = links_to_myst(_source(cell), base, root)
+                cell["source"] = new
+                refs += r
+                problems += p
+        source[0] = json.dumps(nb, ensure_ascii=False)
+    else:
+        source[0], refs, problems = links_to_myst(text, base, root)
+    for problem in problems:
+        logger.warning(problem, location=docname, type="nnlib_book", subtype="link")
+    if refs:
+        if not hasattr(app.env, "nnlib_section_refs"):
+            app.env.nnlib_section_refs = {}
+        app.env.nnlib_section_refs[docname] = refs
+
+
+def _purge_section_refs(app, env, docname) -> None:
+    getattr(env, "nnlib_section_refs", {}).pop(docname, None)
+
+
+def _merge_section_refs(app, env, docnames, other) -> None:
+    if not hasattr(env, "nnlib_section_refs"):
+        env.nnlib_section_refs = {}
+    env.nnlib_section_refs.update(getattr(other, "nnlib_section_refs", {}))
+
+
+def _check_section_refs(app, env) -> None:
+    """A section link names the page it points to (the notebook reader follows that URL):
+    warn when the label lives on another page. A label that does not exist at all is
+    reported by Sphinx itself (undefined label)."""
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    labels = env.get_domain("std").labels
+    for docname, refs in sorted(getattr(env, "nnlib_section_refs", {}).items()):
+        for label, page in refs:
+            if label in labels and labels[label][0] != page:
+                logger.warning("link to %s names page %s, but that section is on %s",
+                               label, page, labels[label][0], location=docname,
+                               type="nnlib_book", subtype="link")
+
+
+def _register_citation_style() -> str:
+    """Register the book's author–year citation style (Chinese separators) with sphinxcontrib-bibtex."""
+    from dataclasses import dataclass, field
+
+    import sphinxcontrib.bibtex.plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle, PersonStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    s = CITE_STYLE
+
+    def parenthetical():
+        return BracketStyle(left=s["open"], right=s["close"], sep=s["between"])
+
+    def textual():
+        return BracketStyle(left=s["open"], right=s["close"], sep=s["textual_between"])
+
+    def persons():
+        return PersonStyle(sep="、", sep2=s["and"], last_sep=s["and"], other=s["et_al"])
+
+    @dataclass
+    class ZhAuthorYearStyle(AuthorYearReferenceStyle):
+        bracket_parenthetical: BracketStyle = field(default_factory=parenthetical)
+        bracket_textual: BracketStyle = field(default_factory=textual)
+        person: PersonStyle = field(default_factory=persons)
+        author_year_sep: str = s["author_year"]
+        text_reference_sep: str = ""
+
+    name = "author_year_zh"
+    sphinxcontrib.bibtex.plugin.register_plugin(
+        "sphinxcontrib.bibtex.style.referencing", name, ZhAuthorYearStyle, force=True)
+    return name
+
+
 # ----------------------------------------------------------------------------- Sphinx extension
 def _config_inited(app, config) -> None:
     root = Path(app.confdir)
@@ -297,6 +611,11 @@ def _config_inited(app, config) -> None:
     subs.setdefault("nnlib_version", version)
     subs.setdefault("repo_url", read_repository(root)[0])
     config.myst_substitutions = subs
+    # Book links (see links_to_myst): bibliography entries get the ids the notebooks link to;
+    # pages name their canonical address on the published book.
+    config.bibtex_cite_id = CITE_ID
+    if not config.html_baseurl:
+        config.html_baseurl = book_url(root) + "/"
     # jieba user dictionary: book terms are indexed whole, so a query such as 反向传播 matches.
     words = search_dictionary_words(root)
     if words:
@@ -358,6 +677,11 @@ def _process_bases(app, name, obj, options, bases) -> None:
 
 
 def setup(app):
+    _register_citation_style()  # before sphinxcontrib-bibtex looks the style up (builder-inited)
+    app.connect("source-read", _source_read)
+    app.connect("env-purge-doc", _purge_section_refs)
+    app.connect("env-merge-info", _merge_section_refs)
+    app.connect("env-check-consistency", _check_section_refs)
     app.connect("autodoc-process-bases", _process_bases)
     # After MathJax 3 (priority 500, defer): lets ipywidgets' HTML manager typeset widget labels.
     app.add_js_file("nnlib-book/mathjax2-widget-shim.js", priority=510, defer="defer")

@@ -9,7 +9,11 @@ not go to that server is aborted, so the checks prove the site works offline:
 - every image loaded (``naturalWidth > 0``);
 - every saved widget view rendered something (the book's own require.js + html-manager);
 - the page has Chinese text, no uncaught JavaScript error, and no request left the machine;
-- Chinese search works (``search.html?q=反向传播`` lists a page).
+- Chinese search works (``search.html?q=反向传播`` lists a page);
+- citations and section references are real links: every link a notebook gives its Colab reader
+  (``https://<book>/bibliography.html#cite-key``, ``…/chapters/x.html#sec-3-2-5``) lands on an
+  element of the built book, and on the pages they are internal links (a click on a citation
+  shows its entry on the bibliography page).
 
 One full-page screenshot per page is saved under ``_build/screenshots/``.
 
@@ -256,4 +260,82 @@ def test_search_page_finds_backpropagation(offline_page, server):
     results.first.wait_for(timeout=15000)
     links = results.locator("a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
     assert any("glossary" in href or "chapters/" in href for href in links), links
+    assert not page.blocked, page.blocked
+
+
+# ----------------------------------------------------------------------------- citations and sections
+ID = re.compile(r"""\sid=["']([^"']+)["']""")
+HREF = re.compile(r"""<a\s[^>]*href=["']([^"']+)["'][^>]*>(.*?)</a>""", re.S)
+
+
+@functools.lru_cache(maxsize=None)
+def _ids(page: str) -> frozenset:
+    path = HTML / page
+    return frozenset(ID.findall(path.read_text(encoding="utf-8"))) if path.exists() else frozenset()
+
+
+def _booktools():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book"))
+    import booktools
+
+    return booktools
+
+
+def _notebook_book_links() -> list[tuple[str, str]]:
+    """``(notebook, url)`` of every link to the published book in the chapters' Markdown."""
+    booktools = _booktools()
+    base = booktools.book_url()
+    found = []
+    for path in booktools.chapter_notebooks():
+        for cell in booktools.read_notebook(path)["cells"]:
+            if cell["cell_type"] == "markdown":
+                found += [(path.name, u) for u in re.findall(re.escape(base) + r"/[^)\s]*", booktools._source(cell))]
+    return [(name, u[len(base) + 1:]) for name, u in found]
+
+
+def test_notebook_links_land_in_the_built_book():
+    """What a Colab reader clicks: the page exists in the build and has the element the link names."""
+    found = _notebook_book_links()
+    assert any("bibliography.html#cite-" in u for _n, u in found), "no citation links in the notebooks"
+    assert any("#sec-" in u for _n, u in found), "no section links in the notebooks"
+    missing = sorted({f"{name}: {u}" for name, u in found
+                      if u.split("#")[1:] and u.split("#", 1)[1] not in _ids(u.split("#")[0])})
+    assert not missing, "links that land nowhere in the book: " + "; ".join(missing)
+
+
+@pytest.mark.parametrize("page_path", [p for p in PAGES if p.startswith("chapters/")])
+def test_citations_and_section_references_are_internal_links(page_path):
+    """On the pages, citations read （He 等，2015） and link to their entry; section references
+    link to the heading; no link goes to the published site instead."""
+    html = (HTML / f"{page_path}.html").read_text(encoding="utf-8")
+    links = HREF.findall(html)
+    cites = [(h, t) for h, t in links if "bibliography.html#" in h]
+    for href, text in cites:
+        anchor = href.split("#", 1)[1]
+        assert anchor.startswith("cite-") and anchor in _ids("bibliography.html"), (page_path, href)
+        assert re.search(r"(，|（)\d{4}", re.sub(r"<[^>]+>", "", text)), (page_path, text)
+    for href, _text in links:
+        target, _, anchor = href.partition("#")
+        if anchor.startswith("sec-"):
+            page = str((Path(page_path).parent / target).as_posix()) if target else f"{page_path}.html"
+            assert anchor in _ids(page), (page_path, href)
+    base = _booktools().book_url()
+    external = [h for h, _t in links if h.startswith(base + "/")]
+    assert not external, f"{page_path}: links to the published book that stayed external: {external}"
+
+
+def test_clicking_a_citation_shows_its_bibliography_entry(offline_page, server):
+    page = offline_page
+    chapter = next(p for p in PAGES if p.startswith("chapters/"))
+    page.goto(f"{server}/{chapter}.html", wait_until="load")
+    link = page.locator('main a[href*="bibliography.html#cite-"]').first
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_url("**/bibliography.html#cite-*")
+    anchor = href.split("#", 1)[1]
+    entry = page.locator(f"[id='{anchor}']")
+    assert entry.count() == 1, f"no element with id {anchor} on the bibliography page"
+    assert entry.is_visible() and entry.bounding_box()["y"] < 900, "the cited entry is not in view"
     assert not page.blocked, page.blocked

@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "book"))
 import booktools  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "book" / "build_chapters"))
+import links  # noqa: E402
+
 NOTEBOOKS = booktools.chapter_notebooks()
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 
@@ -76,6 +79,17 @@ def test_notebook_has_no_widget_metadata_anywhere(path):
     text = path.read_text(encoding="utf-8")
     assert "application/vnd.jupyter.widget-state+json" not in text
     assert "application/vnd.jupyter.widget-view+json" not in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_markdown_has_no_raw_myst(path):
+    """Colab and Jupyter do not render MyST: a role such as {cite}`key` would show as typed.
+    nbgen writes citations, terms and section references as Markdown links (links.py); the
+    book build turns them back into checked references."""
+    nb = booktools.read_notebook(path)
+    raw = [f"cell {i}: {what}" for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
+           for what in links.raw_myst(booktools._source(cell))]
+    assert not raw, f"{path.name} shows raw MyST in Colab (regenerate it with its chapter script): " + "; ".join(raw)
 
 
 def test_setup_cell_template():

@@ -11,6 +11,13 @@ the chapter that runs the same self-check on it (so CI proves every reference an
 
     .venv/bin/python book/build_chapters/ch01.py          # rebuild chapters/ch01_background.ipynb
 
+Citations and cross-references: write ``{cite}`key``` (``{cite:t}`key``` for "He 等（2015）"),
+``{term}`术语``` and plain "3.2.5 节" / "第 3.2 节" / "第 1 章" in the Markdown. ``build`` turns
+them into ordinary Markdown links to the published book (``links.py``), so Colab and Jupyter show
+"（He 等，2015）" and a clickable "3.2.5 节" instead of raw MyST; the book build turns the links
+back into checked references (``booktools.links_to_myst``). A mention of a section that has no
+heading, an unknown key or term, and other MyST syntax stop the build with the list of problems.
+
 The ``.ipynb`` files are what CI runs and what readers open; these scripts only produce them.
 """
 
@@ -25,6 +32,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "book"))
 import booktools  # noqa: E402
+import links  # noqa: E402  (book/build_chapters/links.py)
 
 CHECK = booktools.CHECK_OUTPUT_TAG  # "nbval-check-output": nbval compares the stored output
 
@@ -133,6 +141,8 @@ def build(name, cells, execute=True):
     prefix = name.split("_")[0]
     for i, cell in enumerate(nb.cells[1:], start=1):
         cell["id"] = f"{prefix}-{i:03d}"  # stable ids: regenerating does not churn the diff
+    # Citations, terms and section mentions → Markdown links that work in Colab and in the book.
+    links.chapter_cells(name, nb.cells)
     path = ROOT / "chapters" / f"{name}.ipynb"
     if execute:
         from nbclient import NotebookClient
