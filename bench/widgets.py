@@ -7,7 +7,7 @@ second, redraws per second, the overhead and the mean cost of one redraw.
 
     python bench/widgets.py [--steps 1500] [--repeats 3] [--device numpy]
 
-Target (issue 4): overhead ≤ 20 % at ≥ 5 redraws per second.
+Target: overhead ≤ 20 % at ≥ 5 redraws per second.
 """
 
 import argparse

@@ -1,6 +1,8 @@
 """The live widgets, driven headlessly: what they plot must be what the training/optimizer did."""
 
+import html
 import math
+import re
 
 import numpy as np
 import pytest
@@ -8,10 +10,11 @@ import pytest
 import nnlib
 from nnlib import optim
 from nnlib.surfaces import Surface, get_surface, trajectory
-from nnlib.widgets import AdamExplorer, GradientFlowDashboard, ModelTarget, OptimizerRace, SurfaceTarget, svg
+from nnlib.widgets import (AdamExplorer, ConvExplorer, GradientFlowDashboard, ModelTarget, OptimizerRace,
+                           SurfaceTarget, svg)
 from nnlib.widgets.race import DEFAULT_LR, RACERS
 
-pytest.importorskip("ipywidgets")
+W = pytest.importorskip("ipywidgets")
 
 
 def small_data(n=96, features=6, classes=3, seed=0):
@@ -39,8 +42,8 @@ def test_dashboard_plots_what_it_recorded():
 
 
 def test_dashboard_recorded_norm_is_the_weight_gradient_norm():
-    d = GradientFlowDashboard(small_data(), depth=1, width=4, activation="relu", init="he", lr=0.0)
-    d.train(1)  # lr = 0: the gradient left in .grad is the one recorded
+    d = GradientFlowDashboard(small_data(), depth=1, width=4, activation="relu", init="he")
+    d.train(1)  # the step leaves .grad as it was: it is the gradient recorded
     first = d.model[0]
     assert math.isclose(d.history["grad_norm"]["0"][0], float(np.linalg.norm(first.weight.grad)), rel_tol=1e-6)
 
@@ -252,7 +255,6 @@ def test_polyline_breaks_at_non_finite_points():
 def test_ids_are_unique_across_charts():
     a = svg.line_chart({"a": ([0, 1], [0, 1])})
     b = svg.line_chart({"a": ([0, 1], [0, 1])})
-    import re
     assert set(re.findall(r"id='([^']+)'", a)).isdisjoint(re.findall(r"id='([^']+)'", b))
 
 
@@ -274,3 +276,291 @@ def test_long_series_are_thinned_but_keep_their_extremes():
     path = svg.polyline(frame, np.linspace(0, 9999, 5000), np.sin(np.arange(5000)), "black", path=True)
     last = path.split("points='")[1].split("'")[0].split()[-1]
     assert last == f"{float(frame.x(9999)):.1f},{float(frame.y(np.sin(4999))):.1f}"
+
+
+
+# --- callbacks: errors are shown, interrupts stop cleanly, the last state is drawn ----------------
+def learnable_data(n=192, features=6, classes=3, seed=0):
+    """Labels a network can learn: the index of the largest of the first three features."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, features)).astype(np.float32)
+    return X, np.argmax(X[:, :classes], axis=1).astype(np.int64)
+
+
+def all_widgets():
+    return [GradientFlowDashboard(small_data(), depth=2, width=8), AdamExplorer("quadratic"),
+            OptimizerRace("quadratic", steps=20), ConvExplorer("digit")]
+
+
+def controls(widget):
+    found = []
+
+    def walk(w):
+        found.append(w)
+        for child in getattr(w, "children", ()):
+            walk(child)
+
+    walk(widget.view)
+    return found
+
+
+def text_of(status):
+    return html.unescape(re.sub(r"<[^>]+>", "", status.value))
+
+
+def is_error(status):
+    return "color:#b00020" in status.value
+
+
+@pytest.mark.parametrize("index", range(4), ids=["dashboard", "adam", "race", "conv"])
+def test_every_callback_runs_under_the_guard(index):
+    """ipywidgets drops what a callback raises; each one the widgets register is wrapped."""
+    widget = all_widgets()[index]
+    registered = 0
+    for control in controls(widget):
+        callbacks = list(control._click_handlers.callbacks) if isinstance(control, W.Button) else []
+        for notifiers in control._trait_notifiers.values():  # observers (ipywidgets' own are ObserveHandlers)
+            callbacks += [c for c in notifiers.get("change", []) if type(c).__name__ != "ObserveHandler"]
+        for callback in callbacks:
+            assert getattr(callback, "guarded", False), f"{type(control).__name__} {control.description!r}: {callback}"
+            registered += 1
+    assert registered >= 1
+
+
+def test_race_momentum_cannot_reach_zero_and_errors_show_in_the_status(monkeypatch):
+    race = OptimizerRace("quadratic", steps=20, playback_seconds=0.01, min_interval=0.0)
+    assert race.momentum.min > 0  # Nesterov needs μ > 0
+    race.momentum.value = 0.0  # what dragging the slider to its left end does: clamped to the minimum
+    race.run_button.click()
+    assert "Nesterov" in race.trajectories and not is_error(race.status)
+    with pytest.raises(ValueError, match="momentum must be between"):
+        OptimizerRace(momentum=0.0)
+    # Any error in a handler reaches the status line; the last picture stays.
+    before = race.charts.value
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("surface gradient failed")
+
+    monkeypatch.setattr("nnlib.widgets.race.trajectory", broken)
+    race.run_button.click()
+    assert is_error(race.status) and "RuntimeError" in text_of(race.status)
+    assert "surface gradient failed" in text_of(race.status)
+    assert isinstance(race.last_error, RuntimeError) and race.charts.value == before
+
+
+def test_dashboard_and_explorer_show_handler_errors(monkeypatch):
+    d = GradientFlowDashboard(small_data(), depth=2, width=8, steps=3)
+    monkeypatch.setattr(d, "_step", lambda guard: (_ for _ in ()).throw(MemoryError("out of memory")))
+    d.train_button.click()
+    assert is_error(d.status) and "MemoryError" in text_of(d.status) and "out of memory" in text_of(d.status)
+    assert not d._training
+    a = AdamExplorer("quadratic")
+    monkeypatch.setattr(a.target, "compute_gradients", lambda: 1 / 0)
+    a.step_button.click()
+    assert is_error(a.status) and "ZeroDivisionError" in text_of(a.status)
+    assert a.history["t"] == []
+    e = ConvExplorer(np.ones((5, 5)), kernel="custom", custom="1 0\n0 1")
+    e.custom.value = "\n".join(["1 1 1 1 1 1 1"] * 7)  # larger than the image
+    assert is_error(e.status) and "比补零后的图像" in text_of(e.status) and "<" not in text_of(e.status)
+    with pytest.raises(ValueError, match="每行的数字个数"):  # from code, a bad kernel raises
+        ConvExplorer(np.ones((5, 5)), kernel="custom", custom="1 2\n3")
+
+
+def interrupt_on_call(n, result=None):
+    """A function that returns ``result`` ``n - 1`` times and raises KeyboardInterrupt on call ``n``."""
+    calls = []
+
+    def f(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return result(*args, **kwargs) if callable(result) else result
+
+    return f
+
+
+def test_keyboard_interrupt_stops_a_long_run_and_draws_where_it_stopped(monkeypatch):
+    d = GradientFlowDashboard(small_data(), depth=2, width=8, steps=1000, min_interval=3600)
+    monkeypatch.setattr(d, "_step", interrupt_on_call(6, d._step))
+    d.train_button.click()  # must return (not raise), after 5 steps
+    assert len(d.history["step"]) == 5 and len(d.plotted["loss"]) == 5
+    assert all(len(v) == 5 for v in d.history["grad_norm"].values())
+    assert "已中断" in text_of(d.status) and "走了 5 步（共 1000 步）" in text_of(d.status)
+    a = AdamExplorer("quadratic", min_interval=3600)
+    a.n_steps.value = 1000
+    monkeypatch.setattr(a.target, "compute_gradients", interrupt_on_call(4, a.target.compute_gradients))
+    a.run_button.click()
+    assert a.history["t"] == [1, 2, 3] and list(a.plotted["t"]) == [1, 2, 3]
+    assert len(a.history["x"]["m"]) == 3 and "已中断" in text_of(a.status)
+    race = OptimizerRace("quadratic", steps=20, playback_seconds=60, min_interval=3600)
+    monkeypatch.setattr("nnlib.widgets.race.time.sleep", interrupt_on_call(1))
+    race.run_button.click()  # the replay stops; the final frame is drawn
+    assert all(len(p) == 21 for p in race.plotted["paths"].values())
+    # An interrupt outside a loop ends the callback with "已中断", nothing escapes.
+    monkeypatch.setattr(a.target, "reset", interrupt_on_call(1))
+    a.reset_button.click()
+    assert text_of(a.status) == "已中断" and not is_error(a.status)
+
+
+def test_a_step_the_reader_asked_for_is_always_drawn():
+    a = AdamExplorer("quadratic", min_interval=3600)  # two quick clicks: within the redraw interval
+    a.step_button.click()
+    a.step_button.click()
+    assert list(a.plotted["t"]) == [1, 2] and text_of(a.status).startswith("t = 2，")
+    a.n_steps.value = 7
+    a.run_button.click()
+    assert len(a.plotted["t"]) == 9 and text_of(a.status).startswith("t = 9，")
+    d = GradientFlowDashboard(small_data(), depth=2, width=8, steps=1, min_interval=3600)
+    d.train_button.click()
+    d.train_button.click()
+    assert len(d.plotted["loss"]) == 2 and "第 2 步" in text_of(d.status)
+    race = OptimizerRace("quadratic", steps=20, playback_seconds=0.01, min_interval=3600)
+    race.steps.value = 40
+    race.run_button.click()
+    assert all(len(p) == 41 for p in race.plotted["paths"].values())
+
+
+def test_starting_values_outside_a_slider_are_refused():
+    with pytest.raises(ValueError, match="lr must be between 0.0001 and 1"):
+        AdamExplorer("quadratic", lr=3.0)
+    with pytest.raises(ValueError, match=r"betas\[1\] must be between"):
+        AdamExplorer("quadratic", betas=(0.9, 0.5))
+    with pytest.raises(ValueError, match="depth must be between 1 and 20"):
+        GradientFlowDashboard(small_data(), depth=30)
+    with pytest.raises(ValueError, match="steps must be between 10 and 2000"):
+        OptimizerRace(steps=5000)
+    with pytest.raises(ValueError, match="stride must be between 1 and 4"):
+        ConvExplorer("digit", stride=0)
+
+
+# --- the vanishing-gradient verdict ---------------------------------------------------------------
+def test_status_says_when_the_loss_does_not_move_because_gradients_vanish():
+    d = GradientFlowDashboard(learnable_data(), depth=8, width=8, activation="sigmoid", init="pytorch",
+                              batch_size=32, steps=50)
+    d.train(50)
+    assert "损失几乎没有下降" not in text_of(d.status)  # too early to tell
+    d.train_button.click()
+    d.train_button.click()
+    status = text_of(d.status)
+    assert "第 150 步" in status and "损失几乎没有下降" in status and "梯度在前几层消失了（见 3.2.5 节）" in status
+    norms = [v[-20:] for v in d.history["grad_norm"].values()]
+    ratio = np.median(norms[0]) / np.median(norms[-1])
+    assert f"第1层的梯度范数只有第9层的 {ratio:.0e}" in status
+    # ReLU + He on the same data learns: no verdict.
+    d = GradientFlowDashboard(learnable_data(), depth=8, width=8, activation="relu", init="he", batch_size=32)
+    d.train(100)
+    assert d.history["loss"][-1] < 0.7 * d.history["loss"][0] and "损失几乎没有下降" not in text_of(d.status)
+
+
+def test_stall_verdict_comes_from_the_measured_numbers():
+    """Not from the configuration: a ReLU network's history made flat with tiny first-layer
+    gradients gets the vanishing verdict; flat with level gradients gets the other one."""
+    d = GradientFlowDashboard(small_data(), depth=2, width=8, activation="relu", init="he")
+    n = d.STALL_STEPS
+    d.history = {"step": list(range(n)), "loss": [1.1] * n, "grad_norm": {"0": [1e-9] * n, "2": [1e-4] * n, "4": [1.0] * n}}
+    assert "梯度在前几层消失了" in d.stall_note() and "1e-09" in d.stall_note()
+    d.history["grad_norm"]["0"] = [0.5] * n
+    assert "梯度并没有消失" in d.stall_note() and "0.5" in d.stall_note()
+    d.history["loss"] = list(np.linspace(1.1, 0.9, n))  # a 15 % drop: learning
+    assert d.stall_note() == ""
+    d.history = {k: (v[:-1] if k != "grad_norm" else {a: b[:-1] for a, b in v.items()}) for k, v in d.history.items()}
+    d.history["loss"] = [1.1] * (n - 1)
+    assert d.stall_note() == ""  # fewer than STALL_STEPS steps: no verdict yet
+
+
+# --- charts: labels, ticks, room --------------------------------------------------------------------
+def text_boxes(svg_text):
+    """(x0, y0, x1, y1, text) of every <text> element, its width estimated generously: 1 em per
+    CJK or full-width character, 0.62 em for others."""
+    width_of = lambda t, size: sum(size * (1.0 if ord(ch) >= 0x2E80 else 0.62) for ch in t)  # noqa: E731
+    boxes = []
+    for attrs, content in re.findall(r"<text([^>]*)>([^<]*)</text>", svg_text):
+        a = dict(re.findall(r"([\w-]+)='([^']*)'", attrs))
+        x, y, size = float(a["x"]), float(a["y"]), float(a["font-size"])
+        text = html.unescape(content)
+        w = width_of(text, size)
+        x0 = {"start": x, "middle": x - w / 2, "end": x - w}[a.get("text-anchor", "start")]
+        box = (x0, y - size, x0 + w, y + 0.25 * size)
+        if "rotate(-90" in a.get("transform", ""):  # rotated about (x, y): horizontal extent becomes vertical
+            box = (x - size, y - (box[2] - box[0]) / 2, x + 0.25 * size, y + (box[2] - box[0]) / 2)
+        boxes.append((*box, text))
+    return boxes
+
+
+def svgs(html_text):
+    return re.findall(r"<svg.*?</svg>", html_text, flags=re.S)
+
+
+def assert_texts_inside(svg_text):
+    width, height = map(float, re.search(r"viewBox='0 0 ([\d.]+) ([\d.]+)'", svg_text).groups())
+    for x0, y0, x1, y1, text in text_boxes(svg_text):
+        assert x0 >= 0 and x1 <= width and y0 >= 0 and y1 <= height, (text, (x0, y0, x1, y1), (width, height))
+
+
+def tick_labels(svg_text):
+    return [t for *_, t in text_boxes(svg_text) if re.fullmatch(r"[-\d.e+k]+", t)]
+
+
+def test_step_axis_labels_stay_plain_numbers_past_1000():
+    for n in (1200, 1500, 25000):
+        chart = svg.line_chart({"损失": (np.arange(n), np.ones(n))}, show_legend=False)
+        labels = tick_labels(chart)
+        assert not any("e" in t for t in labels), labels
+    assert "1000" in tick_labels(svg.line_chart({"a": (np.arange(1501), np.ones(1501))}))
+    assert [svg.fmt(v) for v in (1000, 1500, 20000, 0.25, 0.0015, 2e-5)] == ["1000", "1500", "20k", "0.25", "0.0015", "2e-05"]
+
+
+def test_log_axis_has_a_tick_at_the_top_decade_of_the_bias_correction():
+    a = AdamExplorer("quadratic", lr=0.1, min_interval=3600)
+    a.run(60)
+    bias_chart = svgs(a.charts.value)[2]
+    assert "偏差修正因子" in bias_chart
+    labels = tick_labels(bias_chart)
+    assert "1e3" in labels and "1e0" in labels  # 1/(1 − 0.999) = 999.99…, and → 1 at the end
+    assert svg.log_ticks(0.0, math.log10(1 / (1 - 0.999)))[-1][1] == "1e3"
+
+
+def test_histogram_leaves_room_beside_its_outermost_bins():
+    rng = np.random.default_rng(0)
+    chart, (counts, edges) = svg.histogram([rng.normal(-10, 1, 500), rng.normal(-3, 0.3, 500)], labels=["a", "b"])
+    frame_right = float(re.search(r"<rect x='([\d.]+)' y='[\d.]+' width='([\d.]+)'", chart).group(1)) + \
+        float(re.search(r"<rect x='[\d.]+' y='[\d.]+' width='([\d.]+)'", chart).group(1))
+    frame_left = float(re.search(r"<rect x='([\d.]+)'", chart).group(1))
+    for points in re.findall(r"points='([^']*)'", chart):
+        xy = np.array([[float(v) for v in p.split(",")] for p in points.split()])
+        assert frame_left + 5 < xy[:, 0].min() and xy[:, 0].max() < frame_right - 5  # not on the frame
+        assert xy[0, 1] == xy[-1, 1]  # the outline starts and ends at count 0
+    assert sum(c.sum() for c in counts) == 1000
+
+
+def test_every_chart_label_lies_inside_its_svg():
+    d = GradientFlowDashboard(small_data(), depth=3, width=8, activation="tanh", init="xavier", min_interval=3600)
+    d.train(30)
+    a = AdamExplorer("rosenbrock", min_interval=3600)
+    a.run(30)
+    X, y = small_data()
+    target = ModelTarget(lambda: nnlib.nn.Sequential(nnlib.nn.Linear(6, 64), nnlib.nn.ReLU(), nnlib.nn.Linear(64, 3)),
+                         nnlib.nn.CrossEntropyLoss(), X, y)
+    net = AdamExplorer(target, min_interval=3600)
+    net.run(10)
+    race = OptimizerRace("saddle", steps=50)
+    charts = [c for w in (d, a, net, race) for c in svgs(w.charts.value)]
+    charts.append(svg.line_chart({"a": (np.arange(30000), np.linspace(-1e4, 3e4, 30000))}))
+    assert len(charts) == 3 + 5 + 4 + 1 + 1
+    for chart in charts:
+        assert_texts_inside(chart)
+
+
+def test_dropdowns_are_wide_enough_for_their_longest_option():
+    """ipywidgets' CSS: the label (description_width) + 8 px, then the select with 8 px of padding on
+    the left and a 20 px arrow on the right; 13 px text. Estimated generously: 13 px per CJK
+    character, 8.1 px per other one."""
+    for widget in all_widgets():
+        for control in controls(widget):
+            if not isinstance(control, W.Dropdown) or not control.options:
+                continue
+            width = float((control.layout.width or "300px").rstrip("px"))
+            room = width - float(control.style.description_width.rstrip("px")) - 8 - 8 - 20 - 2
+            for label, _ in (o if isinstance(o, tuple) else (str(o), o) for o in control.options):
+                needed = sum(13 if ord(ch) >= 0x2E80 else 8.1 for ch in label)
+                assert needed <= room, (control.description, label, needed, room)

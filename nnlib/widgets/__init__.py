@@ -6,7 +6,8 @@
 - :class:`ConvExplorer` — a kernel, stride and padding applied by ``nn.Conv2d`` to a real image.
 
 Each one is an object: ``display(obj)`` shows it; its methods (``train``, ``step``, ``run``,
-``reset``) drive it from code, as the buttons do.
+``reset``) drive it from code, as the buttons do. An error raised behind a button or a control
+shows in the widget's status line (ipywidgets itself would only log it).
 """
 
 from .adam import AdamExplorer, ModelTarget, SurfaceTarget

@@ -15,7 +15,7 @@ from .. import backend, optim
 from ..nn.module import Parameter
 from ..surfaces import get_surface
 from . import svg
-from .live import LiveWidget, labelled
+from .live import LiveWidget, bounded, labelled
 from .race import path_overlay
 
 
@@ -78,21 +78,24 @@ class AdamExplorer(LiveWidget):
     def __init__(self, target="quadratic", *, lr=0.1, betas=(0.9, 0.999), eps=1e-8, min_interval=0.2):
         super().__init__(min_interval)
         self.target = SurfaceTarget(target) if isinstance(target, str) else target
-        self.lr = labelled(W.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1, readout_format=".1e"), "学习率 α")
-        self.beta1 = labelled(W.FloatSlider(value=betas[0], min=0.0, max=0.99, step=0.01), "β₁")
-        self.beta2 = labelled(W.FloatSlider(value=betas[1], min=0.9, max=0.9999, step=0.0001, readout_format=".4f"), "β₂")
-        self.eps = labelled(W.FloatLogSlider(value=eps, base=10, min=-12, max=-1, step=1, readout_format=".0e"), "ε")
-        self.n_steps = labelled(W.IntText(value=50), "N")
+        self.lr = labelled(bounded(W.FloatLogSlider(base=10, min=-4, max=0, step=0.1, readout_format=".1e"), lr, "lr"),
+                           "学习率 α")
+        self.beta1 = labelled(bounded(W.FloatSlider(min=0.0, max=0.99, step=0.01), betas[0], "betas[0]"), "β₁")
+        self.beta2 = labelled(bounded(W.FloatSlider(min=0.9, max=0.9999, step=0.0001, readout_format=".4f"), betas[1],
+                                      "betas[1]"), "β₂")
+        self.eps = labelled(bounded(W.FloatLogSlider(base=10, min=-12, max=-1, step=1, readout_format=".0e"), eps, "eps"),
+                            "ε")
+        self.n_steps = labelled(W.BoundedIntText(value=50, min=1, max=100_000), "N")
         self.coordinate = labelled(W.Dropdown(options=[]), "坐标")
         self.step_button = W.Button(description="单步", icon="step-forward")
         self.run_button = W.Button(description="运行 N 步", button_style="primary", icon="play")
         self.reset_button = W.Button(description="重置", icon="refresh")
-        self.step_button.on_click(lambda _: self.step())
-        self.run_button.on_click(lambda _: self.run(self.n_steps.value))
-        self.reset_button.on_click(lambda _: self.reset())
+        self.on_click(self.step_button, self.step)
+        self.on_click(self.run_button, lambda: self.run(self.n_steps.value))
+        self.on_click(self.reset_button, self.reset)
         for slider in (self.lr, self.beta1, self.beta2, self.eps):
-            slider.observe(lambda _: self._apply_hyperparameters(), names="value")
-        self.coordinate.observe(lambda _: self.redraw(), names="value")
+            self.on_change(slider, lambda _: self._apply_hyperparameters())
+        self.on_change(self.coordinate, lambda _: self.redraw())
         self.charts = W.HTML()
         controls = W.HBox([W.VBox([self.lr, self.beta1, self.beta2, self.eps]),
                            W.VBox([self.coordinate, self.n_steps, W.HBox([self.step_button, self.run_button]), self.reset_button])],
@@ -122,42 +125,51 @@ class AdamExplorer(LiveWidget):
         return None if theta is None else theta.data.copy()
 
     def step(self):
+        """One Adam step, drawn at once (a step the reader asked for is always shown)."""
+        self._advance()
+        self.redraw()
+        return self
+
+    def run(self, steps):
+        """``steps`` Adam steps with throttled redraws; the last one is always drawn."""
+        done = 0
+        try:
+            for _ in range(steps):
+                self._advance()
+                done += 1
+                self.maybe_redraw()
+        except KeyboardInterrupt:
+            self.redraw()
+            self.set_status(f"已中断：走了 {done} 步（共 {steps} 步）；" + self.status_text())
+            return self
+        self.redraw()
+        return self
+
+    def _advance(self):
         """One Adam step; records every traced quantity from the optimizer's own state."""
         loss = self.target.compute_gradients()
         grads = {name: _value_at(p.grad, i) for name, p, i in self.target.coordinates}
         self.optimizer.step()
         group = self.optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
+        rows = {}
         for name, p, i in self.target.coordinates:
             state = self.optimizer.state[p]
             t = state["step"]
             m, v = _value_at(state["exp_avg"], i), _value_at(state["exp_avg_sq"], i)
             m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
-            record = self.history[name]
-            record["g"].append(grads[name])
-            record["m"].append(m)
-            record["v"].append(v)
-            record["m_hat"].append(m_hat)
-            record["v_hat"].append(v_hat)
-            record["adam_step"].append(group["lr"] * m_hat / (np.sqrt(v_hat) + group["eps"]))
-            record["sgd_step"].append(group["lr"] * grads[name])
+            rows[name] = {"g": grads[name], "m": m, "v": v, "m_hat": m_hat, "v_hat": v_hat,
+                          "adam_step": group["lr"] * m_hat / (np.sqrt(v_hat) + group["eps"]),
+                          "sgd_step": group["lr"] * grads[name]}
+        # Appended only once everything is computed, so an interrupted step leaves no ragged history.
+        for name, row in rows.items():
+            for q, value in row.items():
+                self.history[name][q].append(value)
         self.history["t"].append(t)
         self.history["loss"].append(loss)
         self.history["bias1"].append(1 / (1 - beta1**t))
         self.history["bias2"].append(1 / (1 - beta2**t))
         self.history["path"].append(self._position())
-        self.maybe_redraw()
-        return self
-
-    def run(self, steps):
-        """``steps`` Adam steps with throttled redraws."""
-        try:
-            for _ in range(steps):
-                self.step()
-        except KeyboardInterrupt:
-            pass
-        self.redraw()
-        return self
 
     # --- drawing ------------------------------------------------------------------------------
     def _render(self):
@@ -183,8 +195,14 @@ class AdamExplorer(LiveWidget):
             charts.append(path_overlay(self.target.surface, {"Adam": path}, title="参数轨迹"))
         self.charts.value = svg.row(*charts)
         if self.history["t"]:
-            last = self.history[name]
-            self.set_status(
-                f"t = {self.history['t'][-1]}，J = {self.history['loss'][-1]:.4g}；{name}: g = {last['g'][-1]:.3g}，"
+            self.set_status(self.status_text())
+
+    def status_text(self):
+        """The last step's numbers for the chosen coordinate."""
+        if not self.history["t"]:
+            return "t = 0"
+        name = self.coordinate.value
+        last = self.history[name]
+        return (f"t = {self.history['t'][-1]}，J = {self.history['loss'][-1]:.4g}；{name}: g = {last['g'][-1]:.3g}，"
                 f"m̂ = {last['m_hat'][-1]:.3g}，v̂ = {last['v_hat'][-1]:.3g}，Adam 步长 {last['adam_step'][-1]:.3g}"
                 f"（梯度下降步长 {last['sgd_step'][-1]:.3g}）")

@@ -19,7 +19,7 @@ import ipywidgets as W
 import numpy as np
 
 from .. import nn
-from .live import LiveWidget, labelled
+from .live import LiveWidget, bounded, labelled
 
 # name → (description, 2-D kernel)
 KERNELS = {
@@ -149,10 +149,11 @@ class ConvExplorer(LiveWidget):
         self.kernel = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in KERNELS.items()], value=kernel), "卷积核")
         self.custom = W.Textarea(value=custom, rows=5, layout={"width": "140px"},
                                  description="自定义", style={"description_width": "50px"})
-        self.stride = labelled(W.IntSlider(value=stride, min=1, max=4), "步幅 s")
-        self.padding = labelled(W.IntSlider(value=padding, min=0, max=4), "填充 p")
+        self.stride = labelled(bounded(W.IntSlider(min=1, max=4), stride, "stride"), "步幅 s")
+        self.padding = labelled(bounded(W.IntSlider(min=0, max=4), padding, "padding"), "填充 p")
         for control in (self.image, self.kernel, self.custom, self.stride, self.padding):
-            control.observe(lambda _: self.redraw(), names="value")
+            # A kernel that cannot be read or does not fit shows its error; the last valid picture stays.
+            self.on_change(control, lambda _: self.redraw())
         self.charts = W.HTML()
         self.view.children = [
             W.HBox([W.VBox([self.image, self.kernel, self.stride, self.padding]), self.custom],
@@ -172,14 +173,10 @@ class ConvExplorer(LiveWidget):
         return parse_kernel(self.custom.value) if chosen is None else chosen
 
     def _render(self):
-        try:
-            kernel = self.current_kernel()
-            image = self.current_image()
-            stride, padding = self.stride.value, self.padding.value
-            output, padded, cropped = convolve(image, kernel, stride, padding)
-        except ValueError as err:
-            self.set_status(str(err), error=True)
-            return
+        kernel = self.current_kernel()
+        image = self.current_image()
+        stride, padding = self.stride.value, self.padding.value
+        output, padded, cropped = convolve(image, kernel, stride, padding)
         self.plotted = {"image": image, "padded": padded, "kernel": kernel, "output": output, "cropped": cropped,
                         "stride": stride, "padding": padding}
         self.pngs = {"image": to_png(padded), "output": to_png(output)}

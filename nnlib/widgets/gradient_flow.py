@@ -19,7 +19,7 @@ from ..diagnostics import DivergenceGuard
 from ..errors import DivergenceError
 from ..rng import manual_seed
 from . import svg
-from .live import LiveWidget, labelled
+from .live import LiveWidget, bounded, labelled
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
 
@@ -107,22 +107,23 @@ class GradientFlowDashboard(LiveWidget):
         devices = backend.available_devices()
         if device not in devices:
             raise ValueError(f"device {device!r} is not available here; choose one of {devices}")
-        self.depth = labelled(W.IntSlider(value=depth, min=1, max=20), "隐藏层数")
-        self.width = labelled(W.IntSlider(value=width, min=4, max=256, step=4), "每层宽度")
+        self.depth = labelled(bounded(W.IntSlider(min=1, max=20), depth, "depth"), "隐藏层数")
+        self.width = labelled(bounded(W.IntSlider(min=4, max=256, step=4), width, "width"), "每层宽度")
         self.activation = labelled(W.Dropdown(options=list(ACTIVATIONS), value=activation), "激活函数")
         self.init = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in INITS.items()], value=init), "初始化")
-        self.lr = labelled(W.FloatLogSlider(value=lr, base=10, min=-4, max=0.5, step=0.1, readout_format=".1e"), "学习率")
+        self.lr = labelled(bounded(W.FloatLogSlider(base=10, min=-4, max=0.5, step=0.1, readout_format=".1e"), lr, "lr"),
+                           "学习率")
         self.optimizer_name = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in OPTIMIZERS.items()], value=optimizer), "优化器")
         self.device = labelled(W.Dropdown(options=devices, value=device), "设备")
-        self.steps = labelled(W.IntText(value=steps), "步数")
+        self.steps = labelled(W.BoundedIntText(value=steps, min=1, max=1_000_000), "步数")
         self.train_button = W.Button(description="训练", button_style="primary", icon="play")
         self.reset_button = W.Button(description="重置模型", icon="refresh")
-        self.train_button.on_click(lambda _: self.train(self.steps.value))
-        self.reset_button.on_click(lambda _: self.reset())
+        self.on_click(self.train_button, lambda: self.train(self.steps.value))
+        self.on_click(self.reset_button, self.reset)
         for control in (self.depth, self.width, self.activation, self.init, self.device):
-            control.observe(lambda _: self.reset(), names="value")
-        self.lr.observe(self._set_lr, names="value")
-        self.optimizer_name.observe(lambda _: self._new_optimizer(), names="value")
+            self.on_change(control, lambda _: self.reset())
+        self.on_change(self.lr, self._set_lr)
+        self.on_change(self.optimizer_name, lambda _: self._new_optimizer())
         self.charts = W.HTML()
         architecture = [self.depth, self.width, self.activation] if model is None else []  # fixed by model
         controls = W.HBox([W.VBox(architecture + [self.init]),
@@ -169,9 +170,9 @@ class GradientFlowDashboard(LiveWidget):
     def _new_optimizer(self):
         self.optimizer = OPTIMIZERS[self.optimizer_name.value][1](list(self.model.parameters()), self.lr.value)
 
-    def _set_lr(self, change):
+    def _set_lr(self, lr):
         for group in self.optimizer.param_groups:
-            group["lr"] = change["new"]
+            group["lr"] = lr
 
     def train(self, steps):
         """Train ``steps`` minibatch steps, redrawing at most every ``min_interval`` seconds."""
@@ -180,7 +181,7 @@ class GradientFlowDashboard(LiveWidget):
             return self
         guard = DivergenceGuard(self.model)
         start = time.perf_counter()
-        done = 0
+        done, interrupted = 0, False
         self._training = True
         try:
             for _ in range(steps):
@@ -193,7 +194,7 @@ class GradientFlowDashboard(LiveWidget):
                     "parameter": "参数 '{}'"}[err.kind].format(err.where if err.kind != "loss" else "")
             self.diverged = f"训练在第 {err.step} 步发散：{what}出现 NaN/Inf"
         except KeyboardInterrupt:
-            self.set_status("已中断")
+            interrupted = True
         finally:
             guard.close()
             self._training = False
@@ -202,9 +203,45 @@ class GradientFlowDashboard(LiveWidget):
         if self.diverged:
             self.set_status(self.diverged, error=True)
         elif done:
-            self.set_status(f"第 {len(self.history['step'])} 步：损失 {self.history['loss'][-1]:.4f}，"
-                            f"训练集准确率 {self.accuracy():.1%}，{done / elapsed:.0f} 步/秒（设备 {self.model.device}）")
+            stopped = f"已中断：走了 {done} 步（共 {steps} 步）；" if interrupted else ""
+            accuracy = self.accuracy()
+            chance = np.bincount(backend.to_numpy(self.y_all)).max() / len(self.y_all)  # always the commonest class
+            level = f"，与总是猜样本最多的那一类（{chance:.1%}）相当" if accuracy < chance + 0.05 else ""
+            note = self.stall_note()
+            self.set_status(f"{stopped}第 {len(self.history['step'])} 步：损失 {self.history['loss'][-1]:.4f}，"
+                            f"训练集准确率 {accuracy:.1%}{level}，{done / elapsed:.0f} 步/秒（设备 {self.model.device}）"
+                            + (f"<br><b>{note}</b>" if note else ""))
+        elif interrupted:
+            self.set_status("已中断")
         return self
+
+    # The loss counts as stuck when, after STALL_STEPS steps, the mean of the last STALL_WINDOW
+    # minibatch losses is less than STALL_DROP (relative) below the mean of the first ones.
+    STALL_STEPS, STALL_WINDOW, STALL_DROP = 100, 20, 0.02
+
+    def stall_note(self):
+        """A sentence for the status line if the loss has not moved since the start (else ``""``),
+        with the cause the recorded gradients point to: the first layer's gradient norm against
+        the last layer's, both as medians over the last steps."""
+        losses, k = self.history["loss"], self.STALL_WINDOW
+        if len(losses) < self.STALL_STEPS:
+            return ""
+        first, last = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+        if not last > first * (1 - self.STALL_DROP):
+            return ""
+        norms = self.history["grad_norm"]
+        names = list(norms)
+        ratio = float(np.median(norms[names[0]][-k:]) / max(np.median(norms[names[-1]][-k:]), 1e-300))
+        stuck = f"损失几乎没有下降（前 {k} 步平均 {first:.3f}，最近 {k} 步平均 {last:.3f}）"
+        if self.model_fn is None:
+            first_name, last_name = self._label(names[0]), self._label(names[-1])
+        else:
+            first_name, last_name = f"第一层（{names[0]}）", f"最后一层（{names[-1]}）"
+        if ratio < 1e-3:
+            return (f"{stuck}：{first_name}的梯度范数只有{last_name}的 {ratio:.0e}，"
+                    f"梯度在前几层消失了（见 3.2.5 节）")
+        return (f"{stuck}；{first_name}与{last_name}的梯度范数之比为 {ratio:.2g}，梯度并没有消失："
+                f"可以试试更大的学习率、别的初始化或优化器")
 
     def _step(self, guard):
         idx = self.rng.choice(len(self.y_all), size=min(self.batch_size, len(self.y_all)), replace=False)
@@ -218,9 +255,11 @@ class GradientFlowDashboard(LiveWidget):
             self.model.backward(self.criterion.backward())
         step = len(self.history["step"])
         guard.check(step, loss)
-        for name, module in self.model.named_modules():
-            if name in self.history["grad_norm"]:
-                self.history["grad_norm"][name].append(float(_norm(module.weight.grad)))
+        modules = dict(self.model.named_modules())
+        norms = {name: float(_norm(modules[name].weight.grad)) for name in self.history["grad_norm"]}
+        # Recorded only once everything is computed, so an interrupted step leaves no ragged history.
+        for name, value in norms.items():
+            self.history["grad_norm"][name].append(value)
         self.history["step"].append(step)
         self.history["loss"].append(float(loss))
         self.optimizer.step()
@@ -260,7 +299,9 @@ class GradientFlowDashboard(LiveWidget):
         self.plotted = {"grad_norm": {n: v[1] for n, v in norms.items()}, "loss": np.array(self.history["loss"]),
                         "histogram_layers": hist_names, "histogram_counts": counts, "histogram_edges": edges}
         if self._training and len(steps):
-            self.set_status(f"训练中：第 {len(steps)} 步，损失 {self.history['loss'][-1]:.4f}")
+            note = self.stall_note()
+            self.set_status(f"训练中：第 {len(steps)} 步，损失 {self.history['loss'][-1]:.4f}"
+                            + (f"<br><b>{note}</b>" if note else ""))
         self.charts.value = svg.row(
             svg.line_chart({"损失": (steps, self.plotted["loss"])}, title="训练损失", xlabel="步数", show_legend=False),
             svg.line_chart(norms, title="各层权重梯度范数 ‖∂J/∂W‖", xlabel="步数", log_y=True),

@@ -18,7 +18,7 @@ import numpy as np
 from .. import optim
 from ..surfaces import SURFACES, get_surface, trajectory
 from . import svg
-from .live import LiveWidget, labelled
+from .live import LiveWidget, bounded, labelled
 
 # name → function(params, lr, momentum) building the optimizer
 RACERS = {
@@ -133,9 +133,11 @@ class OptimizerRace(LiveWidget):
                  playback_seconds=3.0, min_interval=0.2):
         super().__init__(min_interval)
         self.surface = labelled(W.Dropdown(options=[(s.title, s.name) for s in SURFACES.values()], value=surface), "函数")
-        self.steps = labelled(W.IntSlider(value=steps, min=10, max=2000, step=10), "步数")
-        self.lr_scale = labelled(W.FloatLogSlider(value=lr_scale, base=10, min=-1, max=1, step=0.05), "学习率倍数")
-        self.momentum = labelled(W.FloatSlider(value=momentum, min=0.0, max=0.99, step=0.01), "动量 μ")
+        self.steps = labelled(bounded(W.IntSlider(min=10, max=2000, step=10), steps, "steps"), "步数")
+        self.lr_scale = labelled(bounded(W.FloatLogSlider(base=10, min=-1, max=1, step=0.05), lr_scale, "lr_scale"),
+                                 "学习率倍数")
+        # μ > 0: Nesterov looks ahead along the momentum, and with μ = 0 there is none (SGD refuses it).
+        self.momentum = labelled(bounded(W.FloatSlider(min=0.01, max=0.99, step=0.01), momentum, "momentum"), "动量 μ")
         chosen = list(RACERS) if racers is None else racers
         unknown = set(chosen) - set(RACERS)
         if unknown:
@@ -144,7 +146,7 @@ class OptimizerRace(LiveWidget):
                                          layout={"width": "auto"}) for name in RACERS}
         self.playback_seconds = playback_seconds
         self.run_button = W.Button(description="开始比赛", button_style="primary", icon="flag-checkered")
-        self.run_button.on_click(lambda _: self.run(animate=True))
+        self.on_click(self.run_button, lambda: self.run(animate=True))
         self.charts = W.HTML()
         self.view.children = [
             W.HBox([W.VBox([self.surface, self.steps]), W.VBox([self.lr_scale, self.momentum]), self.run_button],
@@ -168,10 +170,10 @@ class OptimizerRace(LiveWidget):
         if animate:
             start = time.perf_counter()
             try:
-                while (done := (time.perf_counter() - start) / self.playback_seconds) < 1:
-                    self.shown = max(1, int(done * longest))
+                while (elapsed := time.perf_counter() - start) < self.playback_seconds:
+                    self.shown = max(1, int(elapsed / self.playback_seconds * longest))
                     self.maybe_redraw()
-                    time.sleep(self.min_interval / 4)
+                    time.sleep(min(self.min_interval / 4, self.playback_seconds - elapsed))  # never past the end
             except KeyboardInterrupt:
                 pass
         self.shown = longest
@@ -198,4 +200,7 @@ class OptimizerRace(LiveWidget):
         self.plotted = {"paths": paths, "arrows": arrows}
         self.charts.value = path_overlay(surface, paths, arrows=arrows, title=surface.title, width=560, height=420,
                                          animate_seconds=self.playback_seconds * 2 if final else None)
-        self.set_status("；".join(summary) + f"（第 {self.shown - 1} 步）")
+        if summary:
+            self.set_status("；".join(summary) + f"（第 {self.shown - 1} 步）")
+        else:
+            self.set_status("没有勾选任何优化器：请至少勾选一个，再按“开始比赛”", error=True)

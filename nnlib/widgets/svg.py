@@ -47,7 +47,8 @@ def log_ticks(lo, hi):
     """(value, label) ticks for a log axis spanning 10^lo … 10^hi: powers of ten, or 1-2-5
     steps when the range holds fewer than two powers of ten."""
     step = max(1, math.ceil((hi - lo) / 6))
-    ticks = [(10.0**k, f"1e{k}") for k in range(math.ceil(lo), math.floor(hi) + 1, step)]
+    # The tolerance keeps a decade the data reaches up to rounding (1/(1 − 0.999) = 999.99…).
+    ticks = [(10.0**k, f"1e{k}") for k in range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1, step)]
     if len(ticks) >= 2:
         return ticks
     candidates = [m * 10.0**k for k in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in (1, 2, 5)]
@@ -58,11 +59,19 @@ def log_ticks(lo, hi):
 
 
 def fmt(value):
-    """Short tick label: 0.001 → 1e-03, 2500 → 2.5e+03, 0.25 → 0.25."""
+    """Short tick label: 0.25 → 0.25, 1500 → 1500, 25000 → 25k, 0.0015 → 0.0015, 2e-05 → 2e-05.
+
+    Step counts stay plain numbers (a reader looks for "step 1500", not 1.5e+03).
+    """
     if value == 0:
         return "0"
-    if abs(value) >= 1e4 or abs(value) < 1e-2:
-        return f"{value:.0e}"
+    magnitude = abs(value)
+    if magnitude >= 1e6 or magnitude < 1e-3:
+        return f"{value:.2g}"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:.4g}k"
+    if magnitude >= 1e3:
+        return f"{value:.0f}"
     return f"{value:.3g}"
 
 
@@ -230,8 +239,11 @@ def line_chart(series, *, width=400, height=220, title="", xlabel="", ylabel="",
     xlim = _finite_range(xs_all)
     if ylim is None:
         ylim = _finite_range(ys_all, positive=log_y)
-        if not log_y:
-            lo, hi = ylim
+        lo, hi = ylim
+        if log_y:  # 5 % of the decades at each end: the lines stay off the frame, whole decades get their tick
+            pad = 10 ** (0.05 * max(math.log10(hi / lo), 1.0))
+            ylim = (lo / pad, hi * pad)
+        else:
             pad = 0.05 * (hi - lo)
             ylim = (lo - pad, hi + pad)
     right = LEGEND_WIDTH if show_legend and names else 12
@@ -251,15 +263,26 @@ def histogram(samples, *, bins=30, width=400, height=220, title="", xlabel="", y
     edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.linspace(lo - 0.5, hi + 0.5, bins + 1)
     counts = [np.histogram(s, bins=edges)[0] for s in samples]
     top = max([c.max() for c in counts if c.size] + [1])
-    frame = Frame(width, height, (edges[0], edges[-1]), (0, top * 1.05), title=title, xlabel=xlabel, ylabel=ylabel,
-                  margin=(28, LEGEND_WIDTH if labels else 12, 34, 52))
+    # Room around the bins: the outermost ones would otherwise lie on the frame and look cut off.
+    side = 0.04 * (edges[-1] - edges[0])
+    frame = Frame(width, height, (edges[0] - side, edges[-1] + side), (-0.03 * top, top * 1.05), title=title,
+                  xlabel=xlabel, ylabel=ylabel, margin=(28, LEGEND_WIDTH if labels else 12, 34, 52))
     body = []
     for i, c in enumerate(counts):
-        xs = np.repeat(edges, 2)[1:-1]
-        ys = np.repeat(c, 2)
-        body.append(polyline(frame, xs, ys, color(i), width=1.4))
+        body.append(_step_outline(frame, edges, c, color(i)))
     outside = [legend(frame, labels, [color(i) for i in range(len(labels))])] if labels else []
     return frame.svg(body, outside), (counts, edges)
+
+
+def _step_outline(frame, edges, counts, stroke):
+    """One histogram as a closed skyline: from 0 up and over the bins it occupies, back to 0."""
+    occupied = np.flatnonzero(counts)
+    if occupied.size == 0:
+        return ""
+    a, b = occupied[0], occupied[-1] + 1
+    xs = np.repeat(edges[a:b + 1], 2)
+    ys = np.concatenate([[0], np.repeat(counts[a:b], 2), [0]])
+    return polyline(frame, xs, ys, stroke, width=1.4)
 
 
 def row(*parts):
