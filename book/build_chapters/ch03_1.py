@@ -100,7 +100,7 @@ for l, layer in enumerate([m for m in model if isinstance(m, nn.Linear)], start=
 print("参数总数 P =", sum(p.numel() for p in model.parameters()))
 """, tags=[CHECK]),
     md(r"""
-参数总数 $P = \sum_{l=1}^{L} n_l (n_{l-1} + 1) = 32 \cdot 65 + 16 \cdot 33 + 10 \cdot 17 = 2778$（练习 1 让你写出这个公式）。第 3.2 节会看到，$P$ 决定了"逐个参数做数值微分"有多贵。
+参数总数 $P = \sum_{l=1}^{L} n_l (n_{l-1} + 1) = 32 \cdot 65 + 16 \cdot 33 + 10 \cdot 17 = 2778$：每层 $n_l n_{l-1}$ 个权重加 $n_l$ 个偏置。第 3.2 节会看到，$P$ 决定了"逐个参数做数值微分"有多贵。
 """),
 ]
 
@@ -275,10 +275,10 @@ logits, cache = forward(X, params)
 J = cross_entropy(logits, y)
 for l, (Z, H) in enumerate(cache, start=1):
     print(f"第 {l} 层: Z({l}) {Z.shape}, H({l}) {H.shape}")
-print(f"损失 J = {J:.4f}；对照：随机猜 10 类时 ln 10 = {np.log(10):.4f}")
+print(f"损失 J = {J:.4f}；对照：10 类的概率都是 1/10 时，损失为 ln 10 = {np.log(10):.4f}")
 """, tags=[CHECK]),
     md(r"""
-未经训练的网络损失约为 $\ln 10 \approx 2.30$：输出几乎不区分各类时，每类概率约 $1/10$，$-\log(1/10) = \ln 10$。这是一个实用的检查——**如果一个刚初始化的 $C$ 类分类网络的损失离 $\ln C$ 很远，多半是哪里写错了**（或初始化太大）。
+未经训练的网络损失约为 $\ln 10 \approx 2.30$：输出几乎不区分各类时，每类概率约 $1/10$，$-\log(1/10) = \ln 10$。这是一个实用的检查——**如果一个刚初始化的 $C$ 类分类网络的损失离 $\ln C$ 很远，很可能是实现有误**（或初始化太大）。
 
 现在把同一组参数装进 PyTorch 的网络（两个库的 `state_dict` 键相同），三方比较得分和损失：
 """),
@@ -314,12 +314,21 @@ cells += [
     md(r"""
 ## 3.1.6 信号逐层传播时会发生什么
 
-前向传播是一连串"乘矩阵、过激活函数"。层数一多，每层对信号大小的影响就会**连乘**起来。
+前向传播是一连串"乘矩阵、过激活函数"。层数一多，每层对信号大小的影响就会**连乘**起来。先算一层的净输入有多大：
+设权重 $W_{ij}$ 相互独立、均值为 0、方差为 $s^2$，并与本层的输入 $h = h^{(l-1)}$ 独立。$z_i = \sum_j W_{ij} h_j + b_i$ 中每一项 $W_{ij} h_j$ 的均值都是 0、方差是 $\operatorname{E}[W_{ij}^2]\operatorname{E}[h_j^2] = s^2 \operatorname{E}[h_j^2]$，所以
+
+$$
+\operatorname{Var}(z_i) = n_{l-1}\, s^2\, \operatorname{E}[h^2] + \operatorname{Var}(b_i), \qquad \operatorname{E}[h^2] = \operatorname{Var}(h) + \bigl(\operatorname{E}[h]\bigr)^2 .
+$$
+
+这里出现的是 $\operatorname{E}[h^2]$，而不是 $\operatorname{Var}(h)$：sigmoid 的输出都是正数，均值约为 0.5，$\operatorname{E}[h^2]$ 的大部分来自均值。
+
 用 10 个宽度为 64 的隐藏层，对同一批数字图像做前向传播，看不同输入之间的差别能否一层层传下去。比较三种设定：
 
-- **sigmoid + 朴素初始化** $W_{ij} \sim \mathcal{N}(0, 1)$：净输入的方差约为 $n_{l-1} \cdot \operatorname{Var}(h) \gg 1$，sigmoid 被推到两端的饱和区；
-- **sigmoid + PyTorch 默认初始化** $W_{ij} \sim U(-1/\sqrt{n_{l-1}}, 1/\sqrt{n_{l-1}})$；
-- **ReLU + He 初始化** $W_{ij} \sim \mathcal{N}(0, 2/n_{l-1})$ {cite}`he2015delving`：方差 $2/n$ 正好补偿 ReLU 把一半的输入置零，使信号的大小逐层保持不变。
+- **sigmoid + 朴素初始化** $W_{ij} \sim \mathcal{N}(0, 1)$：$s^2 = 1$，$\operatorname{Var}(z) \approx 64\, \operatorname{E}[h^2] \gg 1$，sigmoid 被推到两端的饱和区；
+- **sigmoid + PyTorch 默认初始化** $W_{ij} \sim U(-1/\sqrt{n_{l-1}}, 1/\sqrt{n_{l-1}})$：$s^2 = 1/(3 n_{l-1})$；
+- **ReLU + He 初始化** $W_{ij} \sim \mathcal{N}(0, 2/n_{l-1})$ {cite}`he2015delving`：$z$ 关于 0 对称时，ReLU 把一半的输入置零，$\operatorname{E}[h^2] = \frac{1}{2}\operatorname{Var}(z)$；
+  于是（忽略很小的偏置）$\operatorname{Var}(z^{(l+1)}) = n_l \cdot \frac{2}{n_l} \cdot \frac{1}{2}\operatorname{Var}(z^{(l)}) = \operatorname{Var}(z^{(l)})$，信号的大小逐层保持不变。
 """),
     code(r"""
 def deep_mlp(activation, init, depth=10, width=64):
@@ -352,6 +361,19 @@ for name, s in spread.items():
 print("sigmoid + 朴素初始化：输出落在饱和区 (0, 0.01) ∪ (0.99, 1) 的比例：")
 print("  ", " ".join(f"{v:.2f}" for v in saturated["sigmoid + 朴素 N(0,1)"]))
 """, tags=[CHECK]),
+    md(r"""
+朴素初始化下净输入到底有多大？对同一个网络逐层测量 $z^{(l)}$ 的标准差（对全部样本和单元），并与上面公式的两种写法比较：
+"""),
+    code(r"""
+naive = deep_mlp(nn.Sigmoid, "naive")
+Z = [naive[:2 * l - 1](X) for l in range(1, 11)]                  # z(l)：第 l 层的净输入
+inputs = [X] + [naive[:2 * l](X) for l in range(1, 10)]           # h(l-1)：第 l 层的输入
+n = 64                                                            # 每层的输入个数 n_{l-1}
+print("sigmoid + 朴素初始化，第 l 层净输入的标准差（l = 1, ..., 10）：")
+print("  实测 std(z)        ", " ".join(f"{z.std():.1f}" for z in Z))
+print("  估计 √(n·E[h²])    ", " ".join(f"{np.sqrt(n * np.mean(h**2)):.1f}" for h in inputs))
+print("  误用 √(n·Var(h))   ", " ".join(f"{np.sqrt(n * h.var()):.1f}" for h in inputs))
+""", tags=[CHECK]),
     code(r"""
 fig, ax = plt.subplots(figsize=(7, 4))
 for name, s in spread.items():
@@ -367,10 +389,10 @@ plt.show()
 这里度量的是**不同输入在第 $l$ 层的输出相差多少**：对每个单元，算它在 256 个样本上的标准差，再对 64 个单元取平均。如果它趋于 0，深层就"看不出"输入之间的区别了。
 
 - **sigmoid + PyTorch 默认初始化**：差别每层缩小约一个数量级，第 4 层约为 $10^{-4}$，第 10 层已不到 $10^{-9}$——所有输入在深层得到几乎相同的输出，网络无论输入什么都给出同一个答案。原因是每层的权重很小（$|W_{ij}| \le 1/8$），sigmoid 在 0 附近的斜率只有 $1/4$，每过一层差别都被乘上一个小于 1 的因子。
-- **sigmoid + 朴素初始化**：权重太大，净输入的标准差达到 4–6，约三到五成的单元落在饱和区（上面第二行读数），差别也在逐层缩小。饱和区里 $\sigma'(z) \approx 0$，3.2 节会看到梯度几乎传不过这样的层。
-- **ReLU + He 初始化**：差别在 10 层中保持在同一量级，信号既不消失也不爆炸。
+- **sigmoid + 朴素初始化**：权重太大，净输入的标准差实测在 4 到 6.5 之间，与估计 $\sqrt{n\, \operatorname{E}[h^2]}$ 相差不到两成；误用 $\operatorname{Var}(h)$ 的估计只有 3 左右，明显偏小。约三到五成的单元落在饱和区（第一个代码格的最后一行），差别也在逐层缩小。饱和区里 $\sigma'(z) \approx 0$，3.2 节会看到梯度几乎传不过这样的层。
+- **ReLU + He 初始化**：差别在 10 层中保持在同一量级，信号既不消失也不爆炸。练习 1 对 LeakyReLU 做同样的推导。
 
-前向信号的大小与反向梯度的大小是同一枚硬币的两面（反向传播用的是同一组 $W^{(l)}$ 的转置和 $\sigma'$），3.2.6 节会用梯度流仪表盘看到另一面。
+前向信号的大小与反向梯度的大小是同一个问题的两个方面（反向传播用的是同一组 $W^{(l)}$ 的转置和 $\sigma'$），3.2.5 节会用梯度流仪表盘观察梯度这一面。
 """),
 ]
 
@@ -393,35 +415,46 @@ cells += [
 ]
 
 cells += ex.add(
-    "参数个数",
+    "保持方差的初始化：LeakyReLU",
     r"""
-写函数 `count_params(sizes)`：给定各层单元数 `sizes = [n_0, n_1, ..., n_L]`，返回多层感知机（每层都有偏置）的参数总数。
-不要构造网络，用公式计算。
+3.1.6 节推出 $\operatorname{Var}(z^{(l+1)}) = n_l\, s^2\, \operatorname{E}\bigl[(h^{(l)})^2\bigr]$（忽略偏置），再由 ReLU 的 $\operatorname{E}[h^2] = \frac{1}{2}\operatorname{Var}(z)$ 得到 He 初始化 $s^2 = 2/n_l$。
+负半轴斜率为 $a$ 的 LeakyReLU 在 $z > 0$ 时输出 $h = z$，否则输出 $h = a z$（$a = 0$ 就是 ReLU，$a = 1$ 是恒等函数）。
+设 $z$ 的分布关于 0 对称，推导使净输入的方差逐层不变的权重标准差 $s$，写成函数 `leaky_relu_init_std(n_in, a)`（`n_in` 是该层的输入个数）。
+
+自检直接测量：对方差为 1 的净输入 $z$，用你的 $s$ 初始化 200 个互相独立的 $64 \to 64$ 层（无偏置），算出下一层净输入的方差，$a = 0, 0.2, 0.5, 1$ 各测一次。
 """,
     r"""
-def count_params(sizes):
+def leaky_relu_init_std(n_in, a):
     raise NotImplementedError
 """,
     r"""
-def test_count_params():
-    for s in ([64, 32, 16, 10], [2, 16, 2], [784, 256, 256, 10], [5, 1]):
-        layers = []
-        for a, b in zip(s[:-1], s[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        truth = sum(p.numel() for p in nn.Sequential(*layers[:-1]).parameters())
-        if count_params(s) != truth:
-            return False, f"sizes = {s}：应为 {truth}，你的是 {count_params(s)}。别忘了偏置。"
+def test_leaky_relu_init_std():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((256, 64))                           # 本层的净输入：256 个样本，均值 0、方差 1
+    for a in (0.0, 0.2, 0.5, 1.0):
+        nnlib.manual_seed(1)
+        layers = nn.Linear(64, 64 * 200, bias=False).double()   # 200 个互相独立的 64 → 64 层并排放在一起
+        nn.init.normal_(layers.weight, 0.0, float(leaky_relu_init_std(64, a)))
+        factor = float(np.var(layers(nn.LeakyReLU(a)(z))) / np.var(z))
+        if abs(factor - 1) > 0.05:
+            return False, (f"a = {a}：下一层净输入的方差是本层的 {factor:.2f} 倍，应约为 1（10 层以后就是 {factor**10:.3g} 倍）。"
+                           "提示：把 E[h²] 按 z > 0 与 z < 0 拆成两半来算。")
     return True, ""
 
 
-check_answer("练习 1", test_count_params)
+check_answer("练习 1", test_leaky_relu_init_std)
 """,
     r"""
-def count_params(sizes):
-    return sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+def leaky_relu_init_std(n_in, a):
+    # E[h²] = (1 + a²)/2 · Var(z)；要 n_in · s² · (1 + a²)/2 = 1
+    return np.sqrt(2.0 / ((1.0 + a**2) * n_in))
 """,
     r"""
-第 $l$ 层有 $n_l \times n_{l-1}$ 个权重和 $n_l$ 个偏置，共 $n_l (n_{l-1} + 1)$ 个参数，对 $l = 1, \dots, L$ 求和。
+$z$ 关于 0 对称时，$z > 0$ 与 $z < 0$ 两部分各贡献 $\operatorname{E}[z^2]$ 的一半，所以
+$\operatorname{E}[h^2] = \operatorname{E}[z^2; z > 0] + a^2\, \operatorname{E}[z^2; z < 0] = \frac{1 + a^2}{2} \operatorname{Var}(z)$。
+代入 $\operatorname{Var}(z^{(l+1)}) = n_l\, s^2\, \operatorname{E}[h^2] = \operatorname{Var}(z^{(l)})$，得 $s^2 = \dfrac{2}{(1 + a^2)\, n_l}$。
+$a = 0$ 回到 He 初始化 $2/n_l$；$a = 1$（线性网络）得 $1/n_l$。PyTorch 和 nnlib 的 `kaiming_normal_(w, a=a, nonlinearity="leaky_relu")` 用的正是这个标准差：增益 $\sqrt{2/(1 + a^2)}$ 除以 $\sqrt{n_l}$。
+若对 $a = 0.5$ 仍用 He 初始化，每层的方差都放大到 $1 + a^2 = 1.25$ 倍，层数一多就连乘成爆炸（自检的提示会算出 10 层后的倍数）。
 """,
 )
 
