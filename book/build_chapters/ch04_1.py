@@ -15,9 +15,9 @@ cells += [
 **卷积神经网络**（convolutional neural network，CNN）把这两条性质直接写进网络结构：卷积层只看局部窗口，并且在所有位置使用同一组权重 {cite}`lecun1998gradient`。
 2012 年 AlexNet 在 ImageNet 上的胜利使它成为计算机视觉的标准工具 {cite}`krizhevsky2012imagenet`。
 
-源文档给出了 CNN 的典型结构——卷积层提取局部特征、池化层汇总特征、全连接层完成分类——和一个 PyTorch 写的小网络 `ConvNet`。本节把它拆开来讲清楚：
+源文档给出了 CNN 的典型结构——卷积层提取局部特征、池化层汇总特征、全连接层完成分类——和一个 PyTorch 写的小网络 `ConvNet`。本节逐项讲解：
 
-1. 卷积到底算什么：一个**局部的、权重共享的线性映射**；深度学习里的"卷积"其实是互相关；填充、步幅和输出尺寸公式；池化。
+1. 卷积计算的是什么：一个**局部的、权重共享的线性映射**；深度学习里的"卷积"实际上是互相关；填充、步幅和输出尺寸公式；池化。
 2. **卷积与池化的反向传播**：推导出来，并用数值验证"卷积的反向传播还是卷积"。
 3. 源文档的 PyTorch `ConvNet` 与 nnlib 的 `ConvNet` 逐位对照：同一组权重，输出和全部梯度一致。
 4. 在随书附带的真实手写数字上训练它（不需要联网），看它学到的卷积核和特征图；CIFAR-10 与 GPU 作为可选的完整运行。
@@ -44,7 +44,9 @@ from nnlib.nn import conv as conv_module
 from nnlib.widgets import ConvExplorer, GradientFlowDashboard
 from nnlib.widgets.conv_explorer import KERNELS, convolve, sample_image
 
-DEVICE = nnlib.best_device()   # 有 GPU 时是 "cuda:0"，否则是 torch 的 "cpu"（没有 torch 时是 "numpy"）
+# 训练所用的设备：有 CUDA GPU 时用它，否则用 NumPy 后端。本节的网络很小，torch 的 CPU 后端（"cpu"）并不比
+# NumPy 后端快；Apple 的 MPS 不支持 4.1.6 节训练所用的 float64。想比较，可以改成 DEVICE = "cpu"。
+DEVICE = next((d for d in nnlib.available_devices() if d.startswith("cuda")), "numpy")
 print("训练所用的设备:", DEVICE)
 """),
 ]
@@ -54,22 +56,24 @@ cells += [
     md(r"""
 ## 4.1.1 卷积：局部的、权重共享的线性映射
 
-先看单通道。输入是 $H \times W$ 的图像 $x$，**卷积核**（kernel，也叫滤波器）是 $k \times k$ 的权重 $W$，外加一个偏置 $b$。输出的每个位置 $(i, j)$ 是核与输入中对应窗口的逐元素乘积之和：
+先看单通道。输入是高 $H$、宽 $W$ 的图像 $x$，**卷积核**（kernel，也叫滤波器）是 $k \times k$ 的权重 $K$，外加一个偏置 $b$。输出的每个位置 $(i, j)$ 是核与输入中对应窗口的逐元素乘积之和：
 
 $$
-y_{i,j} = b + \sum_{u=0}^{k-1} \sum_{v=0}^{k-1} W_{u,v}\, x_{i+u,\, j+v}, \qquad 0 \le i \le H - k, \quad 0 \le j \le W - k .
+y_{i,j} = b + \sum_{u=0}^{k-1} \sum_{v=0}^{k-1} K_{u,v}\, x_{i+u,\, j+v}, \qquad 0 \le i \le H - k, \quad 0 \le j \le W - k .
 $$
 
-多通道时，输入 $x \in \mathbb{R}^{C \times H \times W}$ 有 $C$ 个通道（彩色图像 $C = 3$），每个输出通道 $o$ 有自己的一组核 $W_{o} \in \mathbb{R}^{C \times k \times k}$，对所有输入通道求和：
+多通道时，输入 $x \in \mathbb{R}^{C \times H \times W}$ 有 $C$ 个通道（彩色图像 $C = 3$），每个输出通道 $o$ 有自己的一组核 $K_{o} \in \mathbb{R}^{C \times k \times k}$，对所有输入通道求和：
 
 $$
-y_{o,i,j} = b_o + \sum_{c=1}^{C} \sum_{u,v} W_{o,c,u,v}\, x_{c,\, i+u,\, j+v} .
+y_{o,i,j} = b_o + \sum_{c=0}^{C-1} \sum_{u,v} K_{o,c,u,v}\, x_{c,\, i+u,\, j+v} .
 $$
+
+全部核合起来是一个 $O \times C \times k \times k$ 的数组（$O$ 是输出通道数），nnlib 和 PyTorch 把它存放在层的 `weight` 属性里，库的代码注释里写作 $W$。本节用 $K$ 表示核，$W$ 只表示图像的宽。
 
 输出 $y_{o}$ 称为一张**特征图**（feature map）。这仍然是一个线性映射 $y = Ax + b$，只是矩阵 $A$ 很特殊：
 
 - **局部连接**：$y_{o,i,j}$ 只依赖输入中 $C \times k \times k$ 的一个窗口，$A$ 的每一行只有 $Ck^2$ 个非零元素；
-- **权重共享**：所有位置 $(i, j)$ 用同一组 $W_o$，$A$ 的各行是同一组数平移后的样子。
+- **权重共享**：所有位置 $(i, j)$ 用同一组 $K_o$，$A$ 的各行是同一组数平移后的样子。
 
 **它省下多少参数？** 源文档 `ConvNet` 的第一层 `Conv2d(3, 6, 5)` 把 $3 \times 32 \times 32$ 的图像变成 $6 \times 28 \times 28$ 的特征图。同样的输入和输出尺寸，用全连接层需要多少参数？
 """),
@@ -82,7 +86,7 @@ print(f"同样输入输出尺寸的全连接层:     {dense_in * dense_out + den
 print(f"相差约 {(dense_in * dense_out + dense_out) / 456:,.0f} 倍")
 """, tags=[CHECK]),
     md(r"""
-456 个参数对 1400 多万个，差三万多倍。把卷积层真的写成矩阵 $A$（这里取单通道 $6 \times 6$ 输入、$3 \times 3$ 核，$A$ 是 $16 \times 36$ 的），就能看到局部连接与权重共享：
+456 个参数对 1400 多万个，差三万多倍。把卷积层显式地写成矩阵 $A$（这里取单通道 $6 \times 6$ 输入、$3 \times 3$ 核，$A$ 是 $16 \times 36$ 的），就能看到局部连接与权重共享：
 """),
     code(r"""
 nnlib.manual_seed(0)
@@ -104,7 +108,13 @@ print("A 的形状:", A.shape, "  每行非零元素个数:", sorted(set((A != 0
 print("各行的非零元素都是同一组 9 个权重:", all(np.array_equal(row[row != 0], A[0][A[0] != 0]) for row in A))
 """, tags=[CHECK]),
     md(r"""
-**"卷积"其实是互相关。** 数学和信号处理里的卷积要先把核**翻转** 180°：$(x * W)_{i,j} = \sum_{u,v} W_{u,v}\, x_{i-u,\, j-v}$。上面的定义没有翻转，它在数学上叫**互相关**（cross-correlation）。
+**"卷积"实际上是互相关。** 数学和信号处理里的卷积要先把核**翻转** 180°：$(x * K)_{i,j} = \sum_{u,v} K_{u,v}\, x_{i-u,\, j-v}$。上面的定义没有翻转，它在数学上叫**互相关**（cross-correlation），本节记作 $\star$：
+
+$$
+(x \star K)_{i,j} = \sum_{u,v} K_{u,v}\, x_{i+u,\, j+v} ,
+$$
+
+于是单通道的卷积层就是 $y = x \star K + b$。
 深度学习库（PyTorch、TensorFlow、nnlib）算的都是互相关，却沿用了"卷积"这个名字 {cite}`goodfellow2016deep`。对要学习的核来说这无关紧要：网络学到的只不过是翻转了的核。
 但在和信号处理的公式或库对照时必须记住。下面在一个 $5 \times 5$ 的例子上对照五种算法：直接按定义写的两重循环、nnlib、PyTorch、SciPy 的互相关 `correlate2d` 和真正的卷积 `convolve2d`：
 """),
@@ -157,9 +167,59 @@ for name, layer in [("conv1 (k=5, p=0, s=1)", convnet.conv1), ("pool  (k=2, s=2)
 print("展平后的特征数 16 × 5 × 5 =", 16 * 5 * 5, "  → fc1 的输入")
 """, tags=[CHECK]),
     md(r"""
-32 → 28 → 14 → 10 → 5：这就是源文档里 `x.view(-1, 16 * 5 * 5)` 中 400 的来历。输入如果不是 $32 \times 32$，这个数就不对了（nnlib 的 `ConvNet` 会明确报错，而不是像 `view` 那样悄悄把数据重新分组）。
+32 → 28 → 14 → 10 → 5：这就是源文档里 `x.view(-1, 16 * 5 * 5)` 中 400 的来历。输入如果不是 $32 \times 32$，这个数就不对了（nnlib 的 `ConvNet` 会明确报错，而不是像 `view` 那样不加提示地把数据重新分组）。
 
-**除不尽时怎么办？** 公式里的向下取整意味着：当 $(H + 2p - k)$ 不能被 $s$ 整除时，补零后输入的最后几行**没有任何窗口覆盖**，被悄悄丢掉了。PyTorch 就是这样做的。
+**换成 MNIST。** MNIST 的手写数字是 $1 \times 28 \times 28$ 的灰度图像，源文档的网络要改两处：`conv1` 的输入通道数 3 改成 1；尺寸变成 28 → 24 → 12 → 8 → 4，所以 `fc1` 的输入和 `view` 里的 $16 \cdot 5 \cdot 5 = 400$ 都要改成 $16 \cdot 4 \cdot 4 = 256$。
+下面是改过的 PyTorch 类（其余与源文档相同）和用 nnlib 的 `nn.Sequential` 搭出的同一个网络，送入两张 $28 \times 28$ 的图像，逐层核对形状：
+"""),
+    code(r"""
+class MnistConvNet(torch.nn.Module):
+    # 源文档的 ConvNet，改了两处以适应 MNIST 的 1×28×28 灰度图像
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 6, 5)             # 改动 1：1 个输入通道（原来是 3）
+        self.pool = torch.nn.MaxPool2d(2, 2)
+        self.conv2 = torch.nn.Conv2d(6, 16, 5)
+        self.fc1 = torch.nn.Linear(16 * 4 * 4, 120)       # 改动 2：16·4·4 个特征（原来是 16·5·5）
+        self.fc2 = torch.nn.Linear(120, 84)
+        self.fc3 = torch.nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(-1, 16 * 4 * 4)                        # 改动 2（同上）
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+mnist_torch = MnistConvNet()
+mnist_nnlib = nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+                            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+                            nn.Linear(16 * 4 * 4, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+h = torch.zeros(2, 1, 28, 28)
+print(f"{'输入':<22}{tuple(h.shape)}")
+for name in ["conv1", "pool", "conv2", "pool"]:
+    h = getattr(mnist_torch, name)(h)
+    print(f"{name:<22}{tuple(h.shape)}")
+print(f"{'view(-1, 16 * 4 * 4)':<22}{tuple(h.view(-1, 16 * 4 * 4).shape)}")
+print("PyTorch 版的输出:", tuple(mnist_torch(torch.zeros(2, 1, 28, 28)).shape),
+      "  nnlib 版的输出:", mnist_nnlib(np.zeros((2, 1, 28, 28), dtype=np.float32)).shape)
+""", tags=[CHECK]),
+    md(r"""
+只改了通道数、忘了改 400 会怎样？第二次池化后每张图像有 $16 \times 4 \times 4 = 256$ 个数。两张图像共 512 个数，不是 400 的整数倍，`view` 报错；
+25 张图像共 $25 \times 256 = 6400 = 16 \times 400$ 个数，`view` 不报错，却把它们切成 16 行，有的行混着两张图像的特征，后面的训练照常进行，结果却是错的：
+"""),
+    code(r"""
+for n in (2, 25):
+    features = torch.zeros(n, 16, 4, 4)                   # 28×28 的图像第二次池化后的特征
+    try:
+        print(f"{n} 张图像: view(-1, 16 * 5 * 5) 的形状", tuple(features.view(-1, 16 * 5 * 5).shape))
+    except RuntimeError:
+        print(f"{n} 张图像: view(-1, 16 * 5 * 5) 报错（RuntimeError）")
+""", tags=[CHECK]),
+    md(r"""
+**除不尽时怎么办？** 公式里的向下取整意味着：当 $(H + 2p - k)$ 不能被 $s$ 整除时，补零后输入的最后几行**没有任何窗口覆盖**，被直接舍弃。PyTorch 就是这样做的，而且不给任何提示。
 nnlib 在这里选择报错，因为这几乎总是步幅或填充选错了的信号（比如想让输出恰好减半却少补了一圈 0）。例如 $6 \times 6$ 的输入、$3 \times 3$ 的核、步幅 2：$(6 - 3)/2 + 1 = 2.5$。
 """),
     code(r"""
@@ -173,8 +233,8 @@ print("PyTorch 的输出形状:", tuple(torch.nn.Conv2d(1, 1, 3, stride=2)(torch
 错误信息（nnlib 的报错是英文的）写出了公式、PyTorch 会取的值和被忽略的是哪几行，并建议换一个步幅、填充或输入尺寸。这里补一圈 0（$p = 1$）也不行：$(6 + 2 - 3)/2 + 1 = 3.5$；
 换成 $7 \times 7$ 的输入（$(7 - 3)/2 + 1 = 3$）或 $2 \times 2$ 的核（$(6 - 2)/2 + 1 = 3$）才行。练习 1 让你自己写这个公式。
 
-**nnlib 怎样算卷积：im2col。** 逐像素的循环在 Python 里太慢。nnlib 先把每个窗口复制成矩阵 `cols` 的一列（`unfold`，也叫 im2col），于是整层卷积就是**一次矩阵乘法** $Y = W_{\text{mat}} \cdot \text{cols}$，
-其中 $W_{\text{mat}}$ 是把核展平成 $O \times (C k^2)$ 的矩阵。`unfold` 只对核内的 $k^2$ 个偏移 $(u, v)$ 循环，每次复制整批图像的一个带步幅的切片：
+**nnlib 怎样算卷积：im2col。** 逐像素的循环在 Python 里太慢。nnlib 先把每个窗口复制成矩阵 `cols` 的一列（`unfold`，也叫 im2col），于是整层卷积就是**一次矩阵乘法** $Y = K_{\text{mat}} \cdot \text{cols}$，
+其中 $K_{\text{mat}}$（代码中的 `w_mat`）是把 $O$ 个核各自展平、排成的 $O \times (C k^2)$ 矩阵。`unfold` 只对核内的 $k^2$ 个偏移 $(u, v)$ 循环，每次复制整批图像的一个带步幅的切片：
 """),
     code(r"""
 print(inspect.getsource(conv_module.unfold))
@@ -206,39 +266,40 @@ cells += [
     md(r"""
 ## 4.1.4 卷积与池化的反向传播
 
-沿用 3.2 节的记号：$\delta = \partial J / \partial y$ 是损失对本层输出的梯度，形状与 $y$ 相同，由后面的层传回来。本层要算两样东西：参数的梯度 $\partial J/\partial W$、$\partial J/\partial b$，以及传给前一层的 $\partial J/\partial x$。
-先看单通道、$p = 0$、$s = 1$：$y_{i,j} = b + \sum_{u,v} W_{u,v}\, x_{i+u,\, j+v}$。
+沿用 3.2 节的记号：$\delta = \partial J / \partial y$ 是损失对本层输出的梯度，形状与 $y$ 相同，由后面的层传回来。本层要计算两类量：参数的梯度 $\partial J/\partial K$、$\partial J/\partial b$，以及传给前一层的 $\partial J/\partial x$。
+先看单通道、$p = 0$、$s = 1$：$y_{i,j} = b + \sum_{u,v} K_{u,v}\, x_{i+u,\, j+v}$。
 
-**对权重。** $W_{u,v}$ 出现在**每一个**输出 $y_{i,j}$ 里（权重共享），系数是 $x_{i+u,\, j+v}$。由链式法则把所有输出的贡献加起来：
-
-$$
-\frac{\partial J}{\partial W_{u,v}} = \sum_{i,j} \delta_{i,j}\, x_{i+u,\, j+v}, \qquad \frac{\partial J}{\partial b} = \sum_{i,j} \delta_{i,j} .
-$$
-
-对照 4.1.1 节的定义：这正是**输入 $x$ 与 $\delta$ 的互相关**——$\delta$ 扮演了卷积核的角色，结果的形状 $k \times k$ 与 $W$ 相同。
-
-**对输入。** 像素 $x_{a,b}$ 出现在所有覆盖它的窗口里：窗口起点 $(i, j) = (a - u,\, b - v)$，系数 $W_{u,v}$。所以
+**对权重。** $K_{u,v}$ 出现在**每一个**输出 $y_{i,j}$ 里（权重共享），系数是 $x_{i+u,\, j+v}$。由链式法则把所有输出的贡献加起来：
 
 $$
-\frac{\partial J}{\partial x_{a,b}} = \sum_{u,v} \delta_{a-u,\, b-v}\, W_{u,v} ,
+\frac{\partial J}{\partial K_{u,v}} = \sum_{i,j} \delta_{i,j}\, x_{i+u,\, j+v} = (x \star \delta)_{u,v}, \qquad \frac{\partial J}{\partial b} = \sum_{i,j} \delta_{i,j} .
 $$
 
-其中超出 $\delta$ 范围的项为 0。这是 $\delta$ 与 $W$ 的**真正的卷积**（下标相减）。把它改写成互相关：令 $u' = k-1-u$，$\tilde W_{u',v'} = W_{k-1-u',\, k-1-v'}$ 是翻转 180° 的核，
-$\tilde\delta$ 是四周补了 $k-1$ 圈 0 的 $\delta$，就得到
+对照 4.1.1 节 $\star$ 的定义：这正是**输入 $x$ 与 $\delta$ 的互相关**——$\delta$ 扮演了卷积核的角色，结果的形状 $k \times k$ 与 $K$ 相同。
+
+**对输入。** 像素 $x_{m,n}$ 出现在所有覆盖它的窗口里：窗口起点 $(i, j) = (m - u,\, n - v)$，系数 $K_{u,v}$。所以
 
 $$
-\frac{\partial J}{\partial x_{a,b}} = \sum_{u',v'} \tilde W_{u',v'}\, \tilde\delta_{a+u',\, b+v'} ,
+\frac{\partial J}{\partial x_{m,n}} = \sum_{u,v} \delta_{m-u,\, n-v}\, K_{u,v} = (\delta * K)_{m,n} ,
 $$
 
-即 **"补零 $k-1$ 圈的 $\delta$" 与 "翻转的核" 的互相关**，也叫 $\delta$ 与 $W$ 的"全"卷积（full convolution）：输出大小 $(H - k + 1) + 2(k-1) - k + 1 = H$，恰好与输入一样大。
+其中超出 $\delta$ 范围的项为 0。这是 $\delta$ 与 $K$ 的**真正的卷积** $*$（下标相减）。把它改写成互相关：令 $\tilde K_{u,v} = K_{k-1-u,\, k-1-v}$ 是翻转 180° 的核，
+$\tilde\delta$ 是四周补了 $k-1$ 圈 0 的 $\delta$（$\tilde\delta_{i,j} = \delta_{i-k+1,\, j-k+1}$），把求和下标 $u$ 换成 $k-1-u$、$v$ 换成 $k-1-v$，就得到
+
+$$
+\frac{\partial J}{\partial x_{m,n}} = \sum_{u,v} \tilde K_{u,v}\, \tilde\delta_{m+u,\, n+v} = (\tilde\delta \star \tilde K)_{m,n} ,
+$$
+
+即 **"补零 $k-1$ 圈的 $\delta$" 与 "翻转的核" 的互相关**，也叫 $\delta$ 与 $K$ 的"全"卷积（full convolution）：输出大小 $(H - k + 1) + 2(k-1) - k + 1 = H$，恰好与输入一样大。
 一般情形只多三处改动：
 
-- **多通道**：$\partial J/\partial x_c = \sum_o \tilde\delta_o \star \tilde W_{o,c}$，相当于把核的输入、输出通道对调，$\tilde W \in \mathbb{R}^{C \times O \times k \times k}$；
+- **多通道**：每对通道 $(o, c)$ 各有一个单通道的核 $K_{o,c}$，上面的推导对每一对成立，再按链式法则求和。对权重，$\partial J/\partial K_{o,c} = x_c \star \delta_o$（一批样本时把各样本的结果相加；练习 2 用 NumPy 实现它）；
+  对输入，$\partial J/\partial x_c = \sum_{o} \tilde\delta_o \star \tilde K_{c,o}$，其中 $\tilde K_{c,o,u,v} = K_{o,c,\,k-1-u,\,k-1-v}$：核翻转 180°，输入、输出通道对调，$\tilde K \in \mathbb{R}^{C \times O \times k \times k}$——它本身就是一个从 $O$ 个通道到 $C$ 个通道的卷积层的核；
 - **填充 $p$**：前向时输入已补了 $p$ 圈，反向时 $\delta$ 只需再补 $k - 1 - p$ 圈；
 - **步幅 $s$**：前向时跳过的位置没有输出，反向时在 $\delta$ 的相邻元素之间插入 $s-1$ 个 0（"膨胀"），再做上面的步骤。
 
-所以**卷积的反向传播还是卷积**，可以用同一套代码计算——这也是所谓"转置卷积"（transposed convolution）名字的来历：im2col 的写法下前向是 $Y = W_{\text{mat}}\,\text{cols}$，
-反向就是 $\partial J/\partial W_{\text{mat}} = \delta\, \text{cols}^\top$ 与 $\partial J/\partial \text{cols} = W_{\text{mat}}^\top \delta$，后者再由 `fold`（`unfold` 的伴随：把每列加回它来自的窗口）变回图像形状。nnlib 的实现：
+所以**卷积的反向传播还是卷积**，可以用同一套代码计算——这也是所谓"转置卷积"（transposed convolution）名字的来历：im2col 的写法下前向是 $Y = K_{\text{mat}}\,\text{cols}$，
+反向就是 $\partial J/\partial K_{\text{mat}} = \delta\, \text{cols}^\top$ 与 $\partial J/\partial \text{cols} = K_{\text{mat}}^\top \delta$，后者再由 `fold`（`unfold` 的伴随：把每列加回它来自的窗口）变回图像形状。nnlib 的实现（注释里的 W 就是这里的核 $K$，即 `self.weight`）：
 """),
     code(r"""
 print(inspect.getsource(nn.Conv2d.backward))
@@ -247,8 +308,8 @@ print(inspect.getsource(conv_module.fold))
     md(r"""
 **用数值验证。** 下面取一批 $N = 2$、$C = 3$ 通道、$7 \times 7$ 的输入和 $O = 4$ 个 $3 \times 3$ 的核（float64），分别在 $p = 1, s = 1$ 和 $p = 1, s = 2$ 下：
 
-1. 用 nnlib 的 `backward` 算出 $\partial J/\partial x$ 和 $\partial J/\partial W$；
-2. 用**另一个** `Conv2d`（前向！）按上面的公式重新算：$\partial J/\partial x$ = 膨胀、补零后的 $\delta$ 与翻转、通道对调的核的互相关；$\partial J/\partial W$ = 输入与（膨胀后的）$\delta$ 的互相关——把批量维当作通道、通道维当作批量，$\delta$ 当作核。
+1. 用 nnlib 的 `backward` 算出 $\partial J/\partial x$ 和 $\partial J/\partial K$；
+2. 用**另一个** `Conv2d`（前向！）按上面的公式重新算：$\partial J/\partial x$ = 膨胀、补零后的 $\delta$ 与翻转、通道对调的核的互相关；$\partial J/\partial K$ = 输入与（膨胀后的）$\delta$ 的互相关——把批量维当作通道、通道维当作批量，$\delta$ 当作核，这样对批量的求和就由卷积层对输入通道的求和完成。
 """),
     code(r"""
 def dilate(d, s):
@@ -274,21 +335,21 @@ for p, s in [(1, 1), (1, 2)]:
     y = layer(x)
     delta = rng.standard_normal(y.shape)                     # δ = ∂J/∂y，形状与 y 相同
     dx_backward = layer.backward(delta)
-    dW_backward = layer.weight.grad
+    dK_backward = layer.weight.grad
     k = 3
     flipped = layer.weight.data[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)     # (C, O, k, k)：翻转 180°，通道对调
     dx_as_conv = conv_forward(dilate(delta, s), flipped, padding=k - 1 - p)
     x_pad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    dW_as_conv = conv_forward(x_pad.transpose(1, 0, 2, 3), dilate(delta, s).transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    print(f"p = {p}, s = {s}: y {y.shape}，∂J/∂x {dx_as_conv.shape}，∂J/∂W {dW_as_conv.shape}")
+    dK_as_conv = conv_forward(x_pad.transpose(1, 0, 2, 3), dilate(delta, s).transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    print(f"p = {p}, s = {s}: y {y.shape}，∂J/∂x {dx_as_conv.shape}，∂J/∂K {dK_as_conv.shape}")
     print(f"    ∂J/∂x：backward 与“翻转核的卷积”一致 (误差 < 1e-12): {np.abs(dx_backward - dx_as_conv).max() < 1e-12}")
-    print(f"    ∂J/∂W：backward 与“x 与 δ 的互相关”一致 (误差 < 1e-12): {np.abs(dW_backward - dW_as_conv).max() < 1e-12}")
+    print(f"    ∂J/∂K：backward 与“x 与 δ 的互相关”一致 (误差 < 1e-12): {np.abs(dK_backward - dK_as_conv).max() < 1e-12}")
 """, tags=[CHECK]),
     md(r"""
 两种算法在 float64 的舍入误差以内一致：反向传播确实是卷积。实际的库（cuDNN、PyTorch）正是调用卷积例程来计算这两个梯度的。
 
-**池化的反向传播。** 最大池化 $y = \max_{m} x_m$（$m$ 取遍窗口内的元素）对 $x_m$ 的导数是：$x_m$ 是最大值时为 1，否则为 0。所以**整个 $\delta$ 都交给窗口里的最大值**，其余位置的梯度为 0
-（并列最大时 nnlib 与 PyTorch 都交给按行优先顺序的第一个）。前向时只需记住最大值在哪里。平均池化 $y = \frac{1}{k^2}\sum_m x_m$ 的导数处处是 $1/k^2$：**$\delta$ 平均分给窗口里的每个元素**。
+**池化的反向传播。** 最大池化 $y = \max_{r} x_r$（$r$ 取遍窗口内的元素）对 $x_r$ 的导数是：$x_r$ 是最大值时为 1，否则为 0。所以**整个 $\delta$ 都交给窗口里的最大值**，其余位置的梯度为 0
+（并列最大时 nnlib 与 PyTorch 都交给按行优先顺序的第一个）。前向时只需记住最大值在哪里。平均池化 $y = \frac{1}{k^2}\sum_r x_r$ 的导数处处是 $1/k^2$：**$\delta$ 平均分给窗口里的每个元素**。
 窗口重叠（$s < k$）时，一个元素可能属于多个窗口，它的梯度是各窗口贡献之和。nnlib 的最大池化反向：
 """),
     code(r"""
@@ -383,18 +444,21 @@ cells += [
     md(r"""
 ## 4.1.6 在真实的手写数字上训练
 
-源文档的 `ConvNet` 是为 CIFAR-10 设计的（$3 \times 32 \times 32$ 的彩色小图像，10 类）。CIFAR-10 有 170 MB，需要联网下载，在 2 核 CPU 上训练也要很久，所以默认不运行（见本节末尾）。
+源文档的 `ConvNet` 是为 CIFAR-10 设计的（$3 \times 32 \times 32$ 的彩色小图像，10 类）。CIFAR-10 有 170 MB，需要联网下载，训练的计算量也大得多，所以默认不运行（见本节末尾）。
 默认使用一份**随书附带、不需要联网**的真实数据：scikit-learn 自带的 1797 张 $8 \times 8$ 手写数字（由真人书写、扫描）。`nnlib.data.load_digits` 把每个像素放大成 $3 \times 3$ 的块（$24 \times 24$），
 放在 $32 \times 32$ 画布的中央，并复制成 3 个通道，正好是 `ConvNet` 要的输入；训练集、测试集按固定的随机种子划分。
 
 输入先**标准化**：减去训练集像素的均值、除以标准差。这不改变任务，但让第一层的输入以 0 为中心、尺度为 1（原始像素大多是 0，均值远离 0），训练收敛得更快、更稳定。
+数据和模型都用 **float64**，原因见训练之后的说明。
 """),
     code(r"""
 x_train, y_train = load_digits(train=True, size=32, channels=3)
 x_test, y_test = load_digits(train=False, size=32, channels=3)
+x_train, x_test = x_train.astype(np.float64), x_test.astype(np.float64)
 mean, std = x_train.mean(), x_train.std()
 x_train, x_test = (x_train - mean) / std, (x_test - mean) / std      # 测试集用训练集的均值和标准差
-print("训练集:", x_train.shape, x_train.dtype, "  测试集:", x_test.shape, "  类别:", sorted(set(y_train.tolist())))
+print(f"共 {len(y_train) + len(y_test)} 张图像。训练集:", x_train.shape, x_train.dtype, "  测试集:", x_test.shape,
+      "  类别:", sorted(set(y_train.tolist())))
 """, tags=[CHECK]),
     md(r"""
 训练循环与 3.3 节相同，只是模型换成了 `ConvNet`：小批量 32 张，Adam（学习率 $5 \times 10^{-3}$），学习率按余弦曲线在 5 轮内降到 0（`CosineAnnealingLR`，3.3 节）。
@@ -429,29 +493,38 @@ def train(model, train_data, test_data, *, epochs, lr, batch_size, device, seed=
     return history
 
 
+EPOCHS, BATCH_SIZE = 5, 32
 nnlib.manual_seed(0)
-model = models.ConvNet().to(DEVICE)
+model = models.ConvNet(dtype="float64").to(DEVICE)
 start = time.perf_counter()
-history = train(model, (x_train, y_train), (x_test, y_test), epochs=5, lr=5e-3, batch_size=32, device=DEVICE)
+history = train(model, (x_train, y_train), (x_test, y_test), epochs=EPOCHS, lr=5e-3, batch_size=BATCH_SIZE, device=DEVICE)
 train_seconds = time.perf_counter() - start
 for epoch, (loss, acc) in enumerate(history, start=1):
     print(f"第 {epoch} 轮：训练损失 {loss:.3f}，测试准确率 {acc:.1%}")
 """),
     code(r"""
+steps = EPOCHS * -(-len(y_train) // BATCH_SIZE)                   # 每轮 ⌈训练集大小 / 32⌉ 步
 test_accuracy = history[-1][1]
-print(f"测试准确率 ≥ 97%: {test_accuracy >= 0.97}")
+n_wrong = round((1 - test_accuracy) * len(y_test))
+print(f"{EPOCHS} 轮共 {steps} 步、{EPOCHS * len(y_train)} 次图像的前向与反向")
+print(f"测试准确率 {test_accuracy:.1%}（{len(y_test)} 张测试图像中错 {n_wrong} 张），不低于 97%: {test_accuracy >= 0.97}")
 """, tags=[CHECK]),
     code(r"""
-n_wrong = round((1 - test_accuracy) * len(y_test))
-print(f"本次运行：测试准确率 {test_accuracy:.2%}（{len(y_test)} 张测试图像中错 {n_wrong} 张），训练用时 {train_seconds:.1f} 秒，设备 {DEVICE}")
+per_image = train_seconds / (EPOCHS * len(y_train))
+print(f"本次训练用时 {train_seconds:.1f} 秒（设备 {DEVICE}），每张图像的前向与反向约 {per_image * 1e3:.2f} 毫秒；"
+      f"按这个速度，CIFAR-10 训练 10 轮（50 万次）约需 {per_image * 500_000 / 60:.0f} 分钟")
 """),
     md(r"""
-5 轮、不到一万次图像前向 + 反向，测试准确率就超过了 97%（上一格是本次运行的具体数字和用时）。在作者的 2 核 CPU 上，nnlib 的 torch 后端（`DEVICE = "cpu"`）与 NumPy 后端速度相近，
-训练只需几秒；有 GPU 时 `nnlib.best_device()` 会选中它。不同机器、不同后端的浮点舍入不同，最后一两张图的对错可能不同，所以这里只检查"不低于 97%"。
+5 轮共 225 步、7190 次图像的前向与反向，测试准确率就达到了 98.6%。训练用时取决于机器和它当时的负载，上一格打印的是本次运行的用时。
+nnlib 在 CPU 上默认只用一个线程（`nnlib.set_cpu_threads` 的说明写了原因）：这样小的网络，多线程快不了多少；机器上同时运行着其他程序时，多个线程互相等待，反而会慢很多。
+
+**为什么用 float64。** 深度学习通常用 float32 训练，这里也可以（去掉上面的 `astype(np.float64)` 和 `dtype="float64"` 即可）。但训练要迭代几百步，每一步的舍入误差都会影响后面所有的步骤：
+用 float32 时，换一个后端（NumPy 或 torch）、一种 BLAS 库或另一个线程数，几百步之后的权重就不再相同，最后几张测试图像的对错也可能随之改变。float64 的舍入误差小得多，
+这 225 步在不同的机器上得到相同的准确率，所以上面可以检查具体的数字。代价是计算慢一些。
 
 **可选：在 CIFAR-10 上训练。** 把第一格的 `RUN_FULL_CIFAR10` 改成 `True` 再运行下面一格：`nnlib.data.load_cifar10` 从多伦多大学的官方地址下载二进制版本（约 170 MB，下载后校验 SHA-256，缓存在 `~/.cache/nnlib`），
 按通道标准化后用同一个 `train` 函数训练 10 轮。这个小网络在 CIFAR-10 上的测试准确率**约为 60%–65%**。
-**本书构建时没有运行这一格**（构建环境不联网），这个数是参考值，不是本书验证过的结果。10 轮是 50 万次图像的前向与反向；按上面手写数字训练的速度估算，在 2 核 CPU 上需要几分钟，GPU 上更快。
+**本书构建时没有运行这一格**（构建环境不联网），这个数是参考值，不是本书验证过的结果。10 轮是 50 万次图像的前向与反向，上面第二格按本次手写数字训练的速度估算了所需的时间（CIFAR-10 用 float32 训练，实际会快一些）；这一格在有 GPU 时使用 GPU。
 """),
     code(r"""
 if RUN_FULL_CIFAR10:
@@ -478,7 +551,7 @@ cells += [
 ## 4.1.7 网络学到了什么：卷积核与特征图
 
 `conv1` 有 6 个核，每个 $3 \times 5 \times 5$。这里的 3 个输入通道是同一张灰度图的副本，所以一个核对图像的作用等于它 3 个通道之和，下面画的就是这个和（红色为正、蓝色为负）。
-再取一张测试图像，画出它经过 `conv1`（+ ReLU）的 6 张 $28 \times 28$ 特征图和经过 `conv2`（+ ReLU）的 16 张 $10 \times 10$ 特征图：
+再取一张测试图像，画出它经过 `conv1`（+ ReLU）的 6 张 $28 \times 28$ 特征图和经过 `conv2`（+ ReLU）的 16 张 $10 \times 10$ 特征图中的前 12 张：
 """),
     code(r"""
 kernels = nnlib.to_numpy(model.conv1.weight.data).sum(axis=1)           # (6, 5, 5)
@@ -575,10 +648,11 @@ cells += [
 ## 4.1.9 ConvNet 的梯度流仪表盘
 
 3.2 节的梯度流仪表盘也能接收任何 nnlib 模型：传入 `model=models.ConvNet`（一个构造新模型的函数）和图像数据，它就为每个带权重的层（`conv1`、`conv2`、`fc1`、`fc2`、`fc3`）画出权重梯度范数随训练步数的变化。
-设备选 `DEVICE`（有 GPU 时训练就在 GPU 上进行，也可以在控件里切换）。下面从代码里用 Adam 训练 60 步：
+这里的 $W$ 泛指各层的权重（卷积层的核 $K$、全连接层的权重矩阵）。设备选 `DEVICE`，也可以在控件里切换。仪表盘用 float32 训练，所以传给它 float32 的数据。下面从代码里用 Adam 训练 60 步：
 """),
     code(r"""
-flow = GradientFlowDashboard((x_train, y_train), model=models.ConvNet, init="pytorch", optimizer="adam", lr=1e-3,
+x_train32 = x_train.astype(np.float32)
+flow = GradientFlowDashboard((x_train32, y_train), model=models.ConvNet, init="pytorch", optimizer="adam", lr=1e-3,
                              batch_size=64, device=DEVICE)
 display(flow)
 flow.train(60);
@@ -592,8 +666,33 @@ print(f"60 步后训练损失低于初始损失的一半: {np.mean(flow.history[
 """, tags=[CHECK]),
     md(r"""
 这个 5 层网络用 ReLU 和 PyTorch 的默认初始化，第一层与最后一层的梯度范数在同一个数量级：没有 3.2 节深层 sigmoid 网络那样的梯度消失。
-可以在控件里把初始化换成"过小 N(0, 0.01²)"再按"训练"（作者试过）：信号在前向时就逐层缩小，**每一层**的梯度都小了两到三个数量级；
-Adam 按梯度的大小归一化步长（3.3 节），所以损失仍在下降，只是 60 步后明显高于默认初始化。
+
+在控件里把初始化换成"过小 N(0, 0.01²)"，仪表盘会按新的初始化重建模型，再按"训练"即可比较。下一格在代码里做同样的比较：建一个只有初始化不同的仪表盘（不显示），
+先看两个初始模型的输出有多大，再训练同样的 60 步，比较第 1 步各层的梯度范数和最后的训练损失：
+"""),
+    code(r"""
+small = GradientFlowDashboard((x_train32, y_train), model=models.ConvNet, init="small", optimizer="adam", lr=1e-3,
+                              batch_size=64, device=DEVICE)
+xb = nnlib.to_device(x_train32[:64], DEVICE)
+
+
+def rms(net):
+    return float(np.sqrt(np.mean(nnlib.to_numpy(net(xb)) ** 2)))
+
+
+nnlib.manual_seed(0)                        # 仪表盘用的种子：得到与 flow 相同的初始模型
+print(f"初始模型输出（logits）的均方根：默认初始化约 {rms(models.ConvNet().to(DEVICE)):.0e}，过小初始化约 {rms(small.model):.0e}")
+small.train(60)
+orders = {name: round(float(np.log10(norms[0] / flow.history["grad_norm"][name][0])), 1)
+          for name, norms in small.history["grad_norm"].items()}
+print("第 1 步各层梯度范数之比（过小 / 默认）的 log10:", orders)
+print(f"最后 10 步的平均训练损失：默认初始化约 {np.mean(flow.history['loss'][-10:]):.1f}，"
+      f"过小初始化约 {np.mean(small.history['loss'][-10:]):.1f}")
+print(f"过小初始化第 1 步的损失 {small.history['loss'][0]:.2f}，即 ln 10 = {np.log(10):.2f}：输出几乎为 0，10 类的概率相同")
+""", tags=[CHECK]),
+    md(r"""
+过小的初始化让信号在前向时逐层缩小：初始模型的输出小了三个多数量级，**每一层**的梯度也小了约三个数量级（log10 在 −3.1 与 −2.6 之间）。
+Adam 按梯度的大小归一化步长（3.3 节），所以损失仍在下降，只是 60 步后仍明显高于默认初始化。
 """),
 ]
 
@@ -603,10 +702,10 @@ cells += [
 ## 小结
 
 - 卷积层是**局部连接、权重共享**的线性映射：`Conv2d(3, 6, 5)` 只有 456 个参数，同样输入输出尺寸的全连接层要 1400 多万个。
-- 深度学习库的"卷积"是**互相关**（核不翻转）。输出尺寸 $\lfloor (H + 2p - k)/s \rfloor + 1$；除不尽时 PyTorch 悄悄忽略最后几行，nnlib 报错。
+- 深度学习库的"卷积"是**互相关**（核不翻转）。输出尺寸 $\lfloor (H + 2p - k)/s \rfloor + 1$；除不尽时 PyTorch 不加提示地忽略最后几行，nnlib 报错。
 - 池化没有参数：最大池化取窗口最大值，平均池化取平均。
-- 反向传播：$\partial J/\partial W$ 是输入与 $\delta$ 的互相关；$\partial J/\partial x$ 是补零（步幅 $s$ 时先膨胀）的 $\delta$ 与翻转的核的互相关——**卷积的反向还是卷积**。最大池化把 $\delta$ 交给最大值，平均池化平均分配。
-- 源文档的 PyTorch `ConvNet` 与 nnlib 的 `ConvNet` 共享 `state_dict`，输出和全部梯度在 float64 下相对误差小于 $10^{-10}$；在随书的手写数字上训练 5 轮，测试准确率超过 97%。
+- 反向传播：$\partial J/\partial K$ 是输入与 $\delta$ 的互相关 $x \star \delta$；$\partial J/\partial x$ 是补零（步幅 $s$ 时先膨胀）的 $\delta$ 与翻转的核的互相关——**卷积的反向还是卷积**。最大池化把 $\delta$ 交给最大值，平均池化平均分配。
+- 源文档的 PyTorch `ConvNet` 与 nnlib 的 `ConvNet` 共享 `state_dict`，输出和全部梯度在 float64 下相对误差小于 $10^{-10}$；在随书的手写数字上训练 5 轮（float64），测试准确率达到 98.6%。
 
 ## 练习
 """),
@@ -639,33 +738,67 @@ def conv_output_size(h, k, s=1, p=0):
     return (h + 2 * p - k) // s + 1
 """,
     r"""
-当 $(h + 2p - k)$ 不能被 $s$ 整除时 nnlib 报错，例如 $(6, 3, 2, 0)$：$(6 - 3)/2 = 1.5$。$(224, 7, 2, 3)$ 是 ResNet 第一层的设置 {cite}`he2016deep`：$(224 + 6 - 7)/2 = 111.5$，PyTorch 取 112——这个著名的网络其实就忽略了补零后的最后一行。
+当 $(h + 2p - k)$ 不能被 $s$ 整除时 nnlib 报错，例如 $(6, 3, 2, 0)$：$(6 - 3)/2 = 1.5$。$(224, 7, 2, 3)$ 是 ResNet 第一层的设置 {cite}`he2016deep`：$(224 + 6 - 7)/2 = 111.5$，PyTorch 取 112——这个著名的网络实际上忽略了补零后的最后一行。
 """,
 )
 
 cells += ex.add(
-    "ConvNet 有多少参数",
+    "卷积核的梯度",
     r"""
-不运行代码，按层算出源文档 `ConvNet` 的参数总数（卷积核、全连接权重和全部偏置），把结果赋给 `n_params`。每一层各有多少？哪一层最多？
+4.1.4 节推导了单通道时 $\partial J/\partial K = x \star \delta$。现在推广到一批多通道的输入（$p = 0$，$s = 1$）：
+先写出 $\partial J/\partial K_{o,c,u,v}$（$K_{o,c,u,v}$ 出现在哪些输出 $y_{n,o,i,j}$ 里？乘的是哪个输入？），再用 NumPy 实现
+
+`conv_weight_grad(x, delta, k)`：`x` 的形状是 $(N, C, H, W)$，`delta` $= \partial J/\partial y$ 的形状是 $(N, O, H-k+1, W-k+1)$，返回形状为 $(O, C, k, k)$ 的 $\partial J/\partial K$。
+
+不要调用 nnlib 或 PyTorch 的卷积。提示：对核内的 $k^2$ 个偏移 $(u, v)$ 循环（`unfold` 也是这样做的），每个偏移取出 $x$ 中与 $\delta$ 一样大的一块，对 $n, i, j$ 求和（`np.einsum` 很方便）。
+自检把你的结果与 nnlib 的 `Conv2d.backward` 算出的 `weight.grad` 比较。
 """,
     r"""
-n_params = None   # 改成你算出的整数
+def conv_weight_grad(x, delta, k):
+    # x: (N, C, H, W)；delta = ∂J/∂y: (N, O, H − k + 1, W − k + 1)；返回 ∂J/∂K: (O, C, k, k)
+    raise NotImplementedError
 """,
     r"""
-def test_n_params():
-    if n_params is None:
-        raise NotImplementedError
-    truth = sum(p.numel() for p in models.ConvNet().parameters())
-    return n_params == truth, "再数一遍：Conv2d(C, O, k) 有 O·C·k² + O 个参数，Linear(n_in, n_out) 有 n_out·n_in + n_out 个。"
+def test_conv_weight_grad():
+    rng = np.random.default_rng(7)
+    for n, c, o, h, w, k in [(1, 1, 1, 5, 5, 3), (2, 3, 4, 7, 6, 3), (3, 2, 5, 6, 8, 2)]:
+        x = rng.standard_normal((n, c, h, w))
+        layer = nn.Conv2d(c, o, k, dtype="float64")
+        delta = rng.standard_normal(layer(x).shape)
+        layer.backward(delta)
+        truth = layer.weight.grad
+        got = np.asarray(conv_weight_grad(x, delta, k), dtype=np.float64)
+        case = f"N={n}, C={c}, O={o}, 输入 {h}×{w}, k={k}"
+        if got.shape != truth.shape:
+            return False, f"{case}：结果的形状应是 (O, C, k, k) = {truth.shape}，你的是 {got.shape}。"
+        if np.allclose(got, truth, rtol=1e-10, atol=1e-12):
+            continue
+        if np.allclose(got, truth[:, :, ::-1, ::-1], rtol=1e-10, atol=1e-12):
+            return False, f"{case}：你的结果是正确答案翻转 180° 的样子。偏移 (u, v) 对应的一块从 x 的第 u 行、第 v 列开始，核不翻转。"
+        if np.allclose(got * n, truth, rtol=1e-10, atol=1e-12):
+            return False, f"{case}：你对批量取了平均。各样本的梯度要相加：J 是整批的损失，每个样本的项都含 K。"
+        error = np.abs(got - truth).max()
+        return False, (f"{case}：与 nnlib 的 backward 不一致（最大误差 {error:.2g}）。检查求和的下标："
+                       f"∂J/∂K[o, c, u, v] = Σ_n Σ_(i,j) δ[n, o, i, j] · x[n, c, i + u, j + v]。")
+    return True, ""
 
 
-check_answer("练习 2", test_n_params)
+check_answer("练习 2", test_conv_weight_grad)
 """,
     r"""
-n_params = (6 * 3 * 5 * 5 + 6) + (16 * 6 * 5 * 5 + 16) + (120 * 400 + 120) + (84 * 120 + 84) + (10 * 84 + 10)
+def conv_weight_grad(x, delta, k):
+    oh, ow = delta.shape[2:]
+    grad = np.zeros((delta.shape[1], x.shape[1], k, k))
+    for u in range(k):
+        for v in range(k):
+            patch = x[:, :, u:u + oh, v:v + ow]                          # (N, C, OH, OW)：与 δ 对齐的一块
+            grad[:, :, u, v] = np.einsum("noij,ncij->oc", delta, patch)  # 对 n, i, j 求和
+    return grad
 """,
     r"""
-456 + 2416 + 48120 + 10164 + 850 = 62006。两个卷积层合起来不到 3000 个参数，却做了绝大部分乘法；全连接层 fc1 一层就占了 78% 的参数。这是 CNN 的典型情况：参数集中在全连接层，计算集中在卷积层。
+$K_{o,c,u,v}$ 出现在第 $o$ 个输出通道的每一个输出 $y_{n,o,i,j}$ 里，乘的是 $x_{n,c,\,i+u,\,j+v}$，所以 $\partial J/\partial K_{o,c,u,v} = \sum_n \sum_{i,j} \delta_{n,o,i,j}\, x_{n,c,\,i+u,\,j+v}$：
+对每个样本和每对通道 $(o, c)$ 是 $x_{n,c} \star \delta_{n,o}$，再对样本求和。参考答案每个偏移 $(u, v)$ 一次算出所有 $(o, c)$。nnlib 用 im2col 一次算完：$\delta\,\text{cols}^\top$ 的每个元素正是这样一个和。
+有填充时先给 $x$ 补零；步幅 $s > 1$ 时每个偏移取 `x[:, :, u:u + s*(oh-1) + 1:s, v:v + s*(ow-1) + 1:s]`，这与 4.1.4 节"膨胀 $\delta$"的做法等价。
 """,
 )
 
