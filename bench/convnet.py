@@ -4,12 +4,15 @@ Measures in the same run (bench/harness.py says how): nnlib on NumPy (with nnlib
 backend (CPU, and CUDA/MPS when present) and PyTorch autograd with torch.optim.Adam, and prints
 the median time of each as a ratio to PyTorch on the same device (NumPy against torch CPU).
 
-    python bench/convnet.py [--steps 10] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile]
+    python bench/convnet.py [--steps 10] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile] [--no-shared]
 
-Targets (issue 5): torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×. Timings on a shared machine
+Targets: torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×. Timings on a shared machine
 are noisy: medians over repeats, and the spread (min–max) is printed too. With other
-jobs on the cores, ``--threads 1 --clock cpu`` (this process's CPU time, one thread for torch and
-for NumPy's BLAS) is the steadiest comparison.
+jobs on the cores, ``--clock cpu`` (this process's CPU time; with nnlib's default of one thread
+for torch and for NumPy's BLAS) is the steadiest comparison.
+
+Then it runs bench/threads.py (skip it with ``--no-shared``): the same step in fresh processes,
+idle and with one busy process beside it, with the libraries' own thread counts and with nnlib's.
 """
 
 import argparse
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import nnlib
+import threads
 from harness import Contender, limit_threads, measure, report
 from nnlib import nn, optim
 from nnlib.models import ConvNet
@@ -103,12 +107,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="threads for torch and NumPy's BLAS (default: theirs)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch and NumPy's BLAS (default: nnlib's, one each)")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall: elapsed time; cpu: this process's CPU time (use with --threads 1)")
+                        help="wall: elapsed time; cpu: this process's CPU time (with one thread)")
     parser.add_argument("--profile", action="store_true", help="also print cProfile tables of the nnlib steps")
+    parser.add_argument("--no-shared", action="store_true",
+                        help="skip bench/threads.py (idle vs one busy process, library vs nnlib thread counts)")
     args = parser.parse_args()
-    blas_limit = limit_threads(args.threads) if args.threads else None
+    if args.threads:
+        limit_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
     torch_devices = [d for d in nnlib.available_devices() if d != "numpy"]
@@ -129,7 +136,9 @@ def main():
         for c in contenders:
             if c.name.startswith("nnlib"):
                 profile(c.step, args.steps, c.name)
-    del blas_limit
+    if not args.no_shared:
+        print()
+        threads.main([])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from typing import Callable
 
 import torch
 
+import nnlib
+
 
 @dataclass
 class Contender:
@@ -44,15 +46,12 @@ def time_steps(step, device, steps, clock=time.perf_counter):
 
 
 def limit_threads(n):
-    """n threads for torch and for NumPy's BLAS (threadpoolctl comes with scikit-learn).
-    Keep the returned object alive while the limit should hold."""
-    torch.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print("threadpoolctl not installed: NumPy's BLAS keeps its default thread count")
-        return None
-    return threadpool_limits(limits=n)
+    """n threads for torch and for NumPy's BLAS, for nnlib and PyTorch alike.
+
+    Without it both run with nnlib's default (one thread each, ``nnlib.set_cpu_threads``): nnlib
+    sets it when the contenders are built, and it is process-wide, so PyTorch gets it too."""
+    nnlib.set_cpu_threads(n)
+    torch.set_num_threads(n)   # also when nnlib has not used torch's CPU pool yet
 
 
 def measure(contenders, steps, repeats, warmup=3, clock=time.perf_counter, pause=0.5):

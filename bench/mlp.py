@@ -7,7 +7,7 @@ machine's measured GEMM GFLOP/s.
 
     python bench/mlp.py [--steps 50] [--repeats 7] [--threads N]
 
-Targets (issue 2): torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×, step ≥ 50 % of GEMM peak.
+Targets: torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×, step ≥ 50 % of GEMM peak.
 """
 
 import argparse
@@ -95,9 +95,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="threads for torch and NumPy's BLAS (default: theirs)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch and NumPy's BLAS (default: nnlib's, one each)")
     args = parser.parse_args()
-    blas_limit = limit_threads(args.threads) if args.threads else None
+    if args.threads:
+        limit_threads(args.threads)
 
     torch_devices = [d for d in nnlib.available_devices() if d != "numpy"]
     contenders = [Contender("nnlib (NumPy)", "numpy", nnlib_step_fn("numpy"), "cpu")]
@@ -124,7 +125,6 @@ def main():
     print()
     print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch autograd "
           "on the same device (NumPy vs torch CPU); targets: torch backend ≤ 1.5×, NumPy ≤ 3×, ≥ 50 % of GEMM peak")
-    del blas_limit
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ timings are noisy.
 
     python bench/rnn.py [--steps 20] [--repeats 7] [--threads N] [--profile]
 
-Targets (issue 6): torch backend ≤ 2× PyTorch, NumPy backend ≤ 3×.
+Targets: torch backend ≤ 2× PyTorch, NumPy backend ≤ 3×.
 """
 
 import argparse
@@ -92,11 +92,11 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for torch and for NumPy's BLAS alike (default: each library's own); "
-                             "1 gives steadier figures on a shared machine")
+                        help="threads for torch and for NumPy's BLAS alike (default: nnlib's, one each)")
     parser.add_argument("--profile", action="store_true", help="cProfile 20 steps of nnlib (NumPy) and exit")
     args = parser.parse_args()
-    blas_limit = limit_threads(args.threads) if args.threads else None
+    if args.threads:
+        limit_threads(args.threads)
     if args.profile:
         import cProfile
         import pstats
@@ -121,7 +121,6 @@ def main():
     print()
     print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch on the "
           f"same device (NumPy vs torch CPU); targets: torch backend ≤ 2×, NumPy ≤ 3×")
-    del blas_limit
 
 
 if __name__ == "__main__":

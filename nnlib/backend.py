@@ -197,12 +197,16 @@ def zeros(shape, dtype, device):
 #
 # Why one thread. torch's intra-op pool (OpenMP) and the OpenBLAS that NumPy calls split every
 # large enough operation between their threads and then wait for the slowest one, spinning
-# first. When another process keeps a core busy, the normal state of a reader's laptop, the
-# thread on that core is descheduled, every operation waits for it, and the waiting threads'
-# spinning takes CPU time from the one that still has work. On the project's 2-core machines a
-# training step of chapter 4.1's ConvNet with two threads took about ten times as long as with
-# one as soon as a busy process ran beside it, on both backends (bench/threads.py); the book's
-# models are small, so one thread loses little when the machine is idle.
+# first. When another program keeps a core busy, the normal state of a reader's laptop, the
+# thread that shares a core with it runs only part of the time, every operation waits for it,
+# and the waiting threads' spinning burns the CPU time that thread needs. Linux makes this
+# worse for a Jupyter kernel: it runs in its own session, and with autogroup scheduling each
+# session gets an equal share, however many threads it has. Measured on the project's 2-core
+# machines with one `python -c "while True: pass"` beside it (bench/threads.py, chapter 4.1's
+# ConvNet step): two threads made the step about 9 times (NumPy) and 50 times (torch) as slow
+# as on the idle machine, one thread 1.1 to 1.3 times; the chapter took 244 s instead of 17 s.
+# On the idle machine the second thread saved nothing on NumPy and up to a third of the step
+# on torch: the book's models are small.
 #
 # Mechanism, chosen to surprise as little as possible:
 # - Nothing changes at import. Each pool is set once, when nnlib first places a model or an
@@ -264,10 +268,12 @@ def cpu_threads():
 def set_cpu_threads(n):
     """Choose how many threads torch's CPU pool and NumPy's BLAS use (process-wide).
 
-    By default nnlib runs both with **one** thread. With two, a training step of chapter 4.1's
-    ConvNet on a 2-core machine took about ten times as long as soon as another busy process ran
-    beside it (every operation waits for the thread that was descheduled); the book's models
-    are small, so one thread loses little on an idle machine. ``bench/threads.py`` measures it.
+    By default nnlib runs both with **one** thread. With two, on a 2-core machine with one
+    other busy program beside it, a training step of chapter 4.1's ConvNet took about 9 (NumPy)
+    and 50 (torch) times as long as on the idle machine — each operation waits for the thread
+    that shares its core with the other program — while one thread stayed within 1.3 times. On
+    the idle machine the second thread saved nothing on NumPy and up to a third of the step on
+    torch: the book's models are small. ``bench/threads.py`` measures it.
 
     The default is applied once per pool, when nnlib first places a model or an array on it (a
     layer built on ``"numpy"``, ``model.to("cpu")``, ``to_device(x, "cpu")``). It leaves alone
