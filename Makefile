@@ -9,7 +9,7 @@ PYTEST := $(BIN)/python -m pytest
 NOTEBOOKS := $(wildcard chapters/*.ipynb)
 NNLIB_SOURCES := $(shell find nnlib -name '*.py')
 
-.PHONY: setup book test test-unit test-notebooks test-browser notebooks-clean bench clean
+.PHONY: setup book test test-unit test-notebooks test-browser check-stability notebooks-clean bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -47,6 +47,10 @@ test-notebooks: setup
 
 test-browser: setup
 	NNLIB_BOOK_STRICT=1 $(PYTEST) tests/test_book_html.py
+
+# Opt-in: do the checked outputs hold under other BLAS kernels, one thread, torch without AVX2?
+check-stability: setup
+	bash book/check_stability.sh
 
 # Rewrite every chapter's setup cell from its template and strip outputs/metadata.
 notebooks-clean: setup
