@@ -204,7 +204,8 @@ def zeros(shape, dtype, device):
 # session gets an equal share, however many threads it has. Measured on the project's 2-core
 # machines with one `python -c "while True: pass"` beside it (bench/threads.py, chapter 4.1's
 # ConvNet step): two threads made the step about 9 times (NumPy) and 50 times (torch) as slow
-# as on the idle machine, one thread 1.1 to 1.3 times; the chapter took 244 s instead of 17 s.
+# as on the idle machine, one thread 1.1 to 1.3 times; chapter 4.1, then training on torch's
+# CPU, took 244 s in a fresh kernel instead of 17 s.
 # On the idle machine the second thread saved nothing on NumPy and up to a third of the step
 # on torch: the book's models are small.
 #
