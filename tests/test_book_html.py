@@ -132,6 +132,9 @@ def offline_page(browser, server):
             r.abort()
 
     context.route("**/*", route)
+    # A hang guard, not a speed target: on a 2-core machine shared with another job, MathJax
+    # typesetting a long chapter took more than Playwright's default 30 s to reach "load".
+    context.set_default_timeout(120_000)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.blocked, page.errors = blocked, errors
