@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Do the checked outputs (cells tagged nbval-check-output) hold on another machine?
 # Runs the chapters under nbval once per variant below: other BLAS kernels (as on another CPU),
-# one thread instead of two, torch's vector kernels without AVX2. A cell that fails in any
+# two threads instead of nnlib's default one, torch's vector kernels without AVX2. A cell that fails in any
 # variant prints something that depends on the machine, and must be made robust.
 #
 #   bash book/check_stability.sh                         # every chapter, every variant
@@ -16,7 +16,7 @@ notebooks=("$@")
 
 variants=(
   "default:"
-  "one-thread:OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1"
+  "two-threads:NNLIB_CPU_THREADS=2"
   "openblas-sandybridge:OPENBLAS_CORETYPE=Sandybridge"
   "openblas-prescott+torch-noavx:OPENBLAS_CORETYPE=Prescott ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2"
 )
