@@ -284,21 +284,8 @@ def chapter_notebooks(root: Path = ROOT) -> list[Path]:
 
 # ----------------------------------------------------------------------------- glossary -> search
 def glossary_terms(root: Path = ROOT) -> list[str]:
-    """Terms defined in glossary.md's ``{glossary}`` block (lines with no indentation)."""
-    terms, inside = [], False
-    path = root / "glossary.md"
-    if not path.exists():
-        return terms
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if re.match(r"^(```|:::)\{glossary\}", line):
-            inside = True
-            continue
-        if inside and re.match(r"^(```|:::)\s*$", line):
-            inside = False
-            continue
-        if inside and line.strip() and not line[0].isspace() and not line.startswith(":"):
-            terms.append(line.strip())
-    return terms
+    """Terms defined in glossary.md's ``{glossary}`` block (every term of every entry)."""
+    return [term for entry in glossary_entries(root) for term in entry]
 
 
 def search_dictionary_words(root: Path = ROOT) -> list[str]:
