@@ -282,6 +282,25 @@ def chapter_notebooks(root: Path = ROOT) -> list[Path]:
     return sorted((root / "chapters").glob("*.ipynb"))
 
 
+def toc_files(root: Path = ROOT) -> list[str]:
+    """Every page listed in _toc.yml, in reading order, without its suffix."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    files = []
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(str(Path(entry["file"]).with_suffix("")))
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
 # ----------------------------------------------------------------------------- glossary -> search
 def glossary_terms(root: Path = ROOT) -> list[str]:
     """Terms defined in glossary.md's ``{glossary}`` block (every term of every entry)."""

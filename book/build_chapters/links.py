@@ -162,21 +162,7 @@ class SectionIndex:
 
 def toc_chapters(root: Path = ROOT) -> list[str]:
     """Pages under chapters/ listed in _toc.yml, in order."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    pages = []
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                pages.append(str(Path(entry["file"]).with_suffix("")))
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [p for p in pages if p.startswith("chapters/")]
+    return [p for p in booktools.toc_files(root) if p.startswith("chapters/")]
 
 
 def _text(source) -> str:
