@@ -9,7 +9,7 @@ PYTEST := $(BIN)/python -m pytest
 NOTEBOOKS := $(wildcard chapters/*.ipynb)
 NNLIB_SOURCES := $(shell find nnlib -name '*.py')
 
-.PHONY: setup book test test-unit test-notebooks test-browser check-stability notebooks-clean bench clean
+.PHONY: setup book test test-unit test-notebooks test-browser check-stability notebooks bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -27,6 +27,7 @@ _build/.nnlib-stamp: $(NNLIB_SOURCES)
 	mkdir -p _build && touch $@
 
 book: setup _build/.nnlib-stamp
+	$(BIN)/python book/build_chapters/nbgen.py --check  # a notebook older than its .md: `make notebooks`
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 
 # In this order, also under `make -j`: the browser test reads the book `book` has just built.
@@ -52,9 +53,11 @@ test-browser: setup
 check-stability: setup
 	bash book/check_stability.sh
 
-# Rewrite every chapter's setup cell from its template and strip outputs/metadata.
-notebooks-clean: setup
-	$(BIN)/python book/booktools.py sync
+# Each chapter's source is chapters/<name>.md; this builds chapters/<name>.ipynb from it (setup
+# cell, exercises, links, executed, outputs stripped but for checked cells): book/build_chapters/nbgen.py.
+# CHAPTERS="ch01_background ..." for some chapters; NBGEN_FLAGS=--no-execute after prose-only edits.
+notebooks: setup
+	$(BIN)/python book/build_chapters/nbgen.py $(NBGEN_FLAGS) $(CHAPTERS)
 
 # Speed against PyTorch, measured in the same run (ratios, not timed assertions).
 bench: setup

@@ -2,7 +2,6 @@
 
 Command line (run from anywhere; paths are relative to the repository root)::
 
-    python book/booktools.py sync            # rewrite every chapter's first cell + strip outputs
     python book/booktools.py check           # exit 1 and list problems if a notebook is not clean
     python book/booktools.py setup-cell      # print the setup cell's source
 
@@ -232,7 +231,7 @@ def notebook_problems(nb: dict, root: Path = ROOT) -> list[str]:
     problems = []
     cells = nb.get("cells", [])
     if not cells or _source(cells[0]) != setup_cell_source(root):
-        problems.append("first cell is not the current setup cell (run: python book/booktools.py sync)")
+        problems.append("first cell is not the current setup cell (run: make notebooks)")
     elif cells[0].get("id") != SETUP_CELL_ID or cells[0].get("metadata", {}).get("tags") != SETUP_CELL_TAGS:
         problems.append(f"setup cell must have id {SETUP_CELL_ID!r} and tags {SETUP_CELL_TAGS}")
     if "widgets" in nb.get("metadata", {}):
@@ -254,7 +253,7 @@ def notebook_problems(nb: dict, root: Path = ROOT) -> list[str]:
             if CHECK_OUTPUT_TAG in tags and not cell.get("outputs"):
                 problems.append(f"cell {i} is tagged {CHECK_OUTPUT_TAG!r} but has no stored output to compare")
     if not problems and strip_notebook(nb) != _normalised(nb):
-        problems.append("notebook carries metadata that strip_notebook removes (run: python book/booktools.py sync)")
+        problems.append("notebook carries metadata that strip_notebook removes (run: make notebooks)")
     return problems
 
 
@@ -702,8 +701,6 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p_sync = sub.add_parser("sync", help="rewrite setup cells and strip outputs/metadata in place")
-    p_sync.add_argument("paths", nargs="*", type=Path, help="notebooks (default: chapters/*.ipynb)")
     p_check = sub.add_parser("check", help="report notebooks that are not in committed form")
     p_check.add_argument("paths", nargs="*", type=Path)
     sub.add_parser("setup-cell", help="print the setup cell's source")
@@ -715,16 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.paths or chapter_notebooks()
     status = 0
     for path in paths:
-        nb = read_notebook(path)
-        if args.cmd == "sync":
-            new = sync_notebook(nb)
-            if new != nb:
-                write_notebook(new, path)
-                print(f"updated {path}")
-        else:
-            for problem in notebook_problems(nb):
-                print(f"{path}: {problem}")
-                status = 1
+        for problem in notebook_problems(read_notebook(path)):
+            print(f"{path}: {problem}")
+            status = 1
     return status
 
 

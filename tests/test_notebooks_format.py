@@ -1,8 +1,9 @@
 """Chapters are committed in their canonical form, and their shared setup cell does its job.
 
-- every notebook in chapters/ is listed in _toc.yml and vice versa;
+- every notebook in chapters/ is listed in _toc.yml and vice versa, and each is built from its
+  source chapters/<name>.md (``make notebooks`` rebuilds them; a stale notebook fails here);
 - every notebook is valid nbformat, without outputs or widget state, its first cell is the
-  setup cell generated from book/booktools.py's template (``make notebooks-clean`` fixes both);
+  setup cell generated from book/booktools.py's template;
 - the setup cell only imports locally, and in (simulated) Colab installs exactly this
   repository's nnlib at the book's version with ``--no-deps``, only when needed.
 """
@@ -28,6 +29,7 @@ import booktools  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "book" / "build_chapters"))
 import links  # noqa: E402
+import nbgen  # noqa: E402
 
 NOTEBOOKS = booktools.chapter_notebooks()
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
@@ -45,6 +47,30 @@ def test_toc_lists_exactly_the_chapter_notebooks():
         assert list(ROOT.glob(f + ".*")), f"_toc.yml lists {f}, which does not exist"
 
 
+def test_every_chapter_has_one_source_and_its_notebook():
+    names = nbgen.chapter_names()
+    sources = {p.stem for p in (ROOT / "chapters").glob("*.md")}
+    assert sources == set(names), f"sources not in _toc.yml: {sources - set(names)}; chapters without a source: {set(names) - sources}"
+    assert {p.stem for p in NOTEBOOKS} == set(names)
+
+
+@pytest.mark.parametrize("name", nbgen.chapter_names())
+def test_notebook_is_built_from_its_source(name):
+    problems = nbgen.drift(name)
+    assert not problems, (
+        f"chapters/{name}.ipynb does not match its source chapters/{name}.md: " + "; ".join(problems[:5])
+        + f" -> edit the .md (never the .ipynb) and run `make notebooks CHAPTERS={name}`")
+
+
+def test_drift_is_detected(tmp_path, monkeypatch):
+    name = nbgen.chapter_names()[0]
+    text = nbgen.source_path(name).read_text(encoding="utf-8")
+    edited = tmp_path / f"{name}.md"
+    edited.write_text(text.replace("学完本章", "读完本章", 1), encoding="utf-8")
+    monkeypatch.setattr(nbgen, "source_path", lambda n, root=ROOT: edited)
+    assert nbgen.drift(name) == [f"cell 1 ({name.split('_')[0]}-001): differs"]
+
+
 def test_version_and_repository_have_one_source():
     import nnlib
 
@@ -59,7 +85,7 @@ def test_notebook_is_committed_clean(path):
     nb = booktools.read_notebook(path)
     nbformat.validate(nbformat.from_dict(nb))
     problems = booktools.notebook_problems(nb)
-    assert not problems, f"{path.name}: " + "; ".join(problems) + " -> run `make notebooks-clean`"
+    assert not problems, f"{path.name}: " + "; ".join(problems) + " -> run `make notebooks`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -77,7 +103,7 @@ def test_notebook_markdown_has_no_raw_myst(path):
     nb = booktools.read_notebook(path)
     raw = [f"cell {i}: {what}" for i, cell in enumerate(nb["cells"]) if cell["cell_type"] == "markdown"
            for what in links.raw_myst(booktools._source(cell))]
-    assert not raw, f"{path.name} shows raw MyST in Colab (regenerate it with its chapter script): " + "; ".join(raw)
+    assert not raw, f"{path.name} shows raw MyST in Colab (rebuild it from its source: make notebooks): " + "; ".join(raw)
 
 
 def test_setup_cell_template():

@@ -1,13 +1,13 @@
 """Citations and section references in a chapter's Markdown, made to work in Colab as well as in the book.
 
-Chapter scripts write
+Chapter sources (``chapters/*.md``) write
 
 - citations as MyST roles: ``{cite}`key``` or ``{cite:p}`a,b``` (parenthetical) and
   ``{cite:t}`key``` (textual), keys from ``references.bib``;
 - glossary terms as ``{term}`反向传播``` or ``{term}`文字 <反向传播>``` (terms of ``glossary.md``);
 - references to the book's sections as plain text: "3.2 节", "3.2.5 节", "第 3.2 节", "第 1 章".
 
-Colab and Jupyter do not render MyST, so :func:`colab_markdown` (called by ``nbgen.build`` on
+Colab and Jupyter do not render MyST, so :func:`colab_markdown` (called by ``nbgen`` on
 every Markdown cell) writes them as ordinary Markdown links to the published book
 (``booktools.book_url()``, derived from ``repository.url`` in ``_config.yml``)::
 
