@@ -9,7 +9,7 @@ PYTEST := $(BIN)/python -m pytest
 NOTEBOOKS := $(wildcard chapters/*.ipynb)
 NNLIB_SOURCES := $(shell find nnlib -name '*.py')
 
-.PHONY: setup book test test-unit test-notebooks test-browser check-stability notebooks bench clean
+.PHONY: setup book test lint test-unit test-notebooks test-browser check-stability notebooks bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -32,10 +32,15 @@ book: setup _build/.nnlib-stamp
 
 # In this order, also under `make -j`: the browser test reads the book `book` has just built.
 test: setup
+	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) test-notebooks
 	$(MAKE) book
 	$(MAKE) test-browser
+
+# ruff: pyproject.toml [tool.ruff]; chapter cells are checked in the notebooks built from chapters/*.md.
+lint: setup
+	$(BIN)/ruff check .
 
 test-unit: setup
 	$(PYTEST) --ignore=tests/test_book_html.py

@@ -7,6 +7,7 @@ not go to that server is aborted, so the checks prove the site works offline:
 
 - math is typeset by the book's own MathJax (no raw ``$$`` / ``\\[`` left in the text);
 - every image loaded (``naturalWidth > 0``);
+- no code block needs a horizontal scrollbar in a 1280-pixel-wide window;
 - every saved widget view rendered something (the book's own require.js + html-manager);
 - the page has Chinese text, no uncaught JavaScript error, and no request left the machine;
 - Chinese search works (``search.html?q=反向传播`` lists a page);
@@ -173,6 +174,13 @@ WIDGET_VIEWS = """() => Array.from(
   return {views: views.length, height: height};
 })"""
 
+# Code blocks (code cells and the code in answers) that need a horizontal scrollbar at the
+# window width of offline_page: chapters/ruff.toml keeps cells within what that shows.
+OVERFLOWING_CODE = """() => Array.from(document.querySelectorAll('main pre'))
+  .filter(pre => !pre.closest('.cell_output, .output') && pre.clientWidth > 0
+                 && pre.scrollWidth > pre.clientWidth + 1)
+  .map(pre => pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''))"""
+
 
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page_renders_offline(offline_page, server, page_path):
@@ -202,6 +210,9 @@ def test_page_renders_offline(offline_page, server, page_path):
         )
         views = page.evaluate(WIDGET_VIEWS)
         assert all(v["views"] > 0 and v["height"] > 0 for v in views), f"{page_path}: empty widget area {views}"
+
+    wide = page.evaluate(OVERFLOWING_CODE)
+    assert not wide, f"{page_path}: {len(wide)} code block(s) need a horizontal scrollbar, e.g. {wide[0]!r}"
 
     page.wait_for_load_state("networkidle")
     images = page.evaluate(IMAGES)
