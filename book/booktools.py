@@ -251,7 +251,8 @@ def notebook_problems(nb: dict, root: Path = ROOT) -> list[str]:
                 if WIDGET_MIME in out.get("data", {}):
                     problems.append(f"cell {i} stores a widget view output")
             if CHECK_OUTPUT_TAG in tags and not cell.get("outputs"):
-                problems.append(f"cell {i} is tagged {CHECK_OUTPUT_TAG!r} but has no stored output to compare")
+                problems.append(f"cell {i} is tagged {CHECK_OUTPUT_TAG!r} "
+                                "but has no stored output to compare")
     if not problems and strip_notebook(nb) != _normalised(nb):
         problems.append("notebook carries metadata that strip_notebook removes (run: make notebooks)")
     return problems
@@ -401,7 +402,8 @@ def _link_patterns(base: str) -> dict:
     plain_cite = cite.replace("?P<text>", "?:").replace("?P<key>", "?:")
     return {
         "cite_group": re.compile(
-            re.escape(CITE_STYLE["open"]) + f"(?P<links>{plain_cite}(?:{re.escape(CITE_STYLE['between'])}{plain_cite})*)"
+            re.escape(CITE_STYLE["open"])
+            + f"(?P<links>{plain_cite}(?:{re.escape(CITE_STYLE['between'])}{plain_cite})*)"
             + re.escape(CITE_STYLE["close"])
         ),
         "cite": re.compile(cite),

@@ -58,7 +58,8 @@ def test_book_url_is_derived_from_the_repository(tmp_path):
         ("https://github.com/Some-Org/my-book", "https://some-org.github.io/my-book"),
         ("https://github.com/some-org/some-org.github.io", "https://some-org.github.io"),
     ]:
-        (tmp_path / "_config.yml").write_text(f"repository:\n  url: {repo}\n  branch: main\n", encoding="utf-8")
+        config = f"repository:\n  url: {repo}\n  branch: main\n"
+        (tmp_path / "_config.yml").write_text(config, encoding="utf-8")
         assert booktools.book_url(tmp_path) == expected
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://gitlab.com/a/b\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not a GitHub repository"):
@@ -68,7 +69,8 @@ def test_book_url_is_derived_from_the_repository(tmp_path):
 # ----------------------------------------------------------------------------- citations
 def test_citation_becomes_an_author_year_link(index, bib):
     out = convert("导数恰为 1，配合 He 初始化 {cite}`he2015delving`，梯度就能传到第一层。", index, bib)
-    assert out == f"导数恰为 1，配合 He 初始化（[He 等，2015]({BIB}#cite-he2015delving)），梯度就能传到第一层。"
+    assert out == (f"导数恰为 1，配合 He 初始化（[He 等，2015]({BIB}#cite-he2015delving)），"
+                   "梯度就能传到第一层。")
 
 
 def test_citation_author_forms(bib):
@@ -82,7 +84,8 @@ def test_several_keys_and_textual_citations(index, bib):
     out = convert("逼近连续函数 {cite}`hornik1989multilayer, cybenko1989approximation`。", index, bib)
     assert out == (f"逼近连续函数（[Hornik 等，1989]({BIB}#cite-hornik1989multilayer)；"
                    f"[Cybenko，1989]({BIB}#cite-cybenko1989approximation)）。")
-    assert convert("{cite:p}`kingma2015adam` 和", index, bib) == f"（[Kingma 与 Ba，2015]({BIB}#cite-kingma2015adam)）和"
+    assert (convert("{cite:p}`kingma2015adam` 和", index, bib)
+            == f"（[Kingma 与 Ba，2015]({BIB}#cite-kingma2015adam)）和")
     out = convert("{cite:t}`kingma2015adam` 提出了 Adam。", index, bib)
     assert out == f"[Kingma 与 Ba（2015）]({BIB}#cite-kingma2015adam) 提出了 Adam。"
 
@@ -99,7 +102,8 @@ def test_section_mentions_become_links(index, bib):
     assert convert("为了第 3.2 节推导反向传播", index, bib) == (
         f"为了[第 3.2 节]({url('ch03_2_backprop', 'sec-3-2')})推导反向传播")
     assert convert("第 1 章的网络；本章第 1.2 节", index, bib) == (
-        f"[第 1 章]({url('ch01_background', 'sec-1')})的网络；本章[第 1.2 节]({url('ch01_background', 'sec-1-2')})")
+        f"[第 1 章]({url('ch01_background', 'sec-1')})的网络；"
+        f"本章[第 1.2 节]({url('ch01_background', 'sec-1-2')})")
     assert convert("见3.1.5节。", index, bib) == f"见[3.1.5节]({url('ch03_1_forward', 'sec-3-1-5')})。"
 
 
@@ -185,7 +189,8 @@ def test_glossary_terms_link_to_their_entry(index, bib):
     entries = booktools.glossary_entries()
     term = next(e for e in entries if "saturation" in e)[0]  # 饱和
     assert convert(f"{{term}}`{term}`", index, bib) == f"[{term}]({BASE}/glossary.html#term-saturation)"
-    assert convert(f"{{term}}`饱和区 <{term}>`", index, bib) == f"[饱和区]({BASE}/glossary.html#term-saturation)"
+    assert (convert(f"{{term}}`饱和区 <{term}>`", index, bib)
+            == f"[饱和区]({BASE}/glossary.html#term-saturation)")
     with pytest.raises(links.LinkError, match="not a term of glossary.md"):
         convert("{term}`没有这个术语`", index, bib)
 

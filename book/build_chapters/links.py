@@ -107,7 +107,10 @@ _SENTENCE_END = re.compile(r"[。！？!?；;|\n]|本书")
 
 # ----------------------------------------------------------------------------- the book's sections
 class SectionIndex:
-    """Numbered headings of the book: number → (page, title), e.g. "3.2.5" → ("chapters/ch03_2_backprop", …)."""
+    """Numbered headings of the book: number → (page, title).
+
+    E.g. "3.2.5" → ("chapters/ch03_2_backprop", …).
+    """
 
     def __init__(self, sections: dict[str, tuple[str, str]], base: str):
         self.sections = sections
@@ -211,7 +214,8 @@ class Bibliography:
             raise LinkError(f"citation key(s) not in references.bib: {', '.join(unknown)}")
         if textual:
             return style["textual_between"].join(
-                f"[{self.authors(k)}{style['open']}{self.year(k)}{style['close']}]({self.url(k)})" for k in keys)
+                f"[{self.authors(k)}{style['open']}{self.year(k)}{style['close']}]({self.url(k)})"
+                for k in keys)
         inner = style["between"].join(
             f"[{self.authors(k)}{style['author_year']}{self.year(k)}]({self.url(k)})" for k in keys)
         return style["open"] + inner + style["close"]
@@ -251,7 +255,8 @@ def colab_markdown(text: str, index: SectionIndex, bib: Bibliography, problems: 
         elif kind == "fence":
             info = m.group("fence").lstrip(" `~").split("\n", 1)[0].strip()
             if info.startswith("{"):
-                problem(f"MyST directive ```{info.split()[0]} is shown raw in Colab; write plain Markdown", m.start())
+                problem(f"MyST directive ```{info.split()[0]} is shown raw in Colab; "
+                        "write plain Markdown", m.start())
         out.append(segment)
         pos = m.end()
     out.append(_prose(text, pos, len(text), index, problem, state))

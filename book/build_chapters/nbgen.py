@@ -121,7 +121,8 @@ def _exercises(name: str, cells: list) -> tuple[list, list]:
         if cell.cell_type == "code" and CHECK in _tags(cell) and "check_answer(" in cell.source:
             check = cell.source
         if cell.cell_type == "markdown" and SOLUTION in _tags(cell):
-            raise SourceError(f"{name}: cell {i}: a Markdown 'solution' cell must follow a solution code cell")
+            raise SourceError(f"{name}: cell {i}: a Markdown 'solution' cell must follow "
+                              "a solution code cell")
         if cell.cell_type != "code" or SOLUTION not in _tags(cell):
             out.append(cell)
             i += 1
@@ -181,7 +182,8 @@ def source_cells(name: str, text: str) -> list:
     cells = []
     for i, cell in enumerate(jupytext.reads(text, fmt="md:myst").cells):
         if cell.cell_type == "code" and cell.source.startswith(booktools.SETUP_CELL_TEMPLATE[:12]):
-            raise SourceError(f"{name}: cell {i}: the setup cell is added by the build; remove it from the source")
+            raise SourceError(f"{name}: cell {i}: the setup cell is added by the build; "
+                              "remove it from the source")
         cell = nbformat.from_dict({k: v for k, v in cell.items() if k != "id"})
         cell.metadata = nbformat.from_dict({"tags": _tags(cell)} if _tags(cell) else {})
         if cell.cell_type == "markdown":
@@ -268,13 +270,14 @@ def drift(name: str, root: Path = ROOT) -> list[str]:
         return [f"chapters/{name}.ipynb is missing"]
     want = _comparable(booktools.sync_notebook(notebook_from_source(name, root), root))
     have = _comparable(booktools.read_notebook(path))
-    problems = [f"cell {i} ({w[1] if w else h[1]}): {'missing' if h is None else 'extra' if w is None else 'differs'}"
-                for i, (w, h) in enumerate(_zip_longest(want, have)) if w != h]
+    problems = []
+    for i in range(max(len(want), len(have))):
+        w = want[i] if i < len(want) else None
+        h = have[i] if i < len(have) else None
+        if w != h:
+            what = "missing" if h is None else "extra" if w is None else "differs"
+            problems.append(f"cell {i} ({(w or h)[1]}): {what}")
     return problems
-
-
-def _zip_longest(a, b):
-    return [(a[i] if i < len(a) else None, b[i] if i < len(b) else None) for i in range(max(len(a), len(b)))]
 
 
 def main(argv=None) -> int:
@@ -282,7 +285,8 @@ def main(argv=None) -> int:
     parser.add_argument("chapters", nargs="*", help="chapter names (default: every chapter in _toc.yml)")
     parser.add_argument("--no-execute", action="store_true",
                         help="do not run the notebook; keep the stored outputs of unchanged checked cells")
-    parser.add_argument("--check", action="store_true", help="only report notebooks that differ from their source")
+    parser.add_argument("--check", action="store_true",
+                        help="only report notebooks that differ from their source")
     args = parser.parse_args(argv)
     names = args.chapters or chapter_names()
     unknown = sorted(set(names) - set(chapter_names()))
