@@ -163,8 +163,9 @@ def verification_cells(items: list) -> list:
         name = f"reference_answer_{number}"
         functions.append(f'def {name}():\n    """练习 {number}：{title}"""\n' + indent(body, "    "))
         names.append(name)
-    run = (f"for answer in ({', '.join(names)},):\n"
-           '    assert answer() is True, f"reference solution fails its own check: {answer.__doc__}"')
+    run = ("for answer in (\n" + "".join(f"    {name},\n" for name in names) + "):\n"
+           "    assert answer() is True, (\n"
+           '        f"reference solution fails its own check: {answer.__doc__}")')
     heading = _markdown(
         "## 附：参考答案的自动校验\n\n"
         "下面这个（默认折叠的）代码格把每道练习的参考答案代入同一个自检函数。\n"
