@@ -13,7 +13,7 @@ import nnlib
 from nnlib import nn
 from nnlib.backend import to_device, to_numpy
 from nnlib.errors import BackwardError, DeviceError, DTypeError, ShapeError
-from nnlib.nn.conv import fold, unfold
+from nnlib.nn.functional import fold, unfold
 from cnn_cases import CNN_CASES, conv2d
 from nnlib_cases import SETTINGS, check_gradcheck, check_parity, seeds
 

@@ -5,6 +5,7 @@ import math
 
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError
+from .functional import log_softmax
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum")
@@ -77,8 +78,8 @@ class CrossEntropyLoss(_Loss):
     """Softmax followed by the negative log-likelihood of the correct class.
 
     For logits z of shape (N, C) and integer targets t of shape (N,) with 0 ≤ t_n < C:
-    J = (1/N) Σ_n [log Σ_c e^(z_nc) − z_{n,t_n}], computed with the log-sum-exp trick
-    (subtract max_c z_nc first) so large logits do not overflow.
+    J = (1/N) Σ_n [log Σ_c e^(z_nc) − z_{n,t_n}] = −(1/N) Σ_n log softmax(z_n)_{t_n}, with
+    ``functional.log_softmax`` (max_c z_nc subtracted first), so large logits do not overflow.
     ∂J/∂z_nc = (softmax(z_n)_c − [c = t_n]) / N.
     """
 
@@ -100,10 +101,7 @@ class CrossEntropyLoss(_Loss):
         if lo < 0 or hi >= c:
             raise ValueError(f"CrossEntropyLoss: target labels must be in [0, {c - 1}] for {c} classes, got values in [{lo}, {hi}]")
         target = xp.astype(target, xp.int64)
-        shifted = logits - xp.max(logits, axis=1, keepdims=True)    # z − max_c z: exact, ≤ 0
-        # log softmax = shifted − log Σ e^shifted. Subtracting m + log Σ … from z in one go
-        # would round z − m away for large z (in float32, 5e4 + log 3 keeps 2 decimals).
-        log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        log_probs = log_softmax(logits, dim=1)
         picked = xp.take_along_axis(log_probs, target[:, None], axis=1)                 # log p(t_n)
         self.save_for_backward(log_probs, target)
         total = -xp.sum(picked)

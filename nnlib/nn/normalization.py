@@ -4,8 +4,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError
-from .conv import check_image_batch
-from .linear import check_positive_int
+from .functional import check_image_batch, check_positive_int
 from .module import Module, Parameter
 
 _AXES = (0, 2, 3)  # a channel's statistics pool the batch and all pixels: m = N·H·W values

@@ -38,8 +38,7 @@ import numpy as np
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError
 from . import init
-from .activation import step_of
-from .linear import check_positive_int
+from .functional import check_positive_int, step_of
 from .module import Module, Parameter
 
 

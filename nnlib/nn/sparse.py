@@ -5,7 +5,7 @@ import numpy as np
 from .. import backend
 from ..errors import DeviceError, DTypeError, ShapeError
 from . import init
-from .linear import check_positive_int
+from .functional import check_positive_int
 from .module import Module, Parameter
 
 
