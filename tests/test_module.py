@@ -224,3 +224,60 @@ def test_repr_matches_pytorch():
     assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
     assert "reduction='sum'" in repr(nn.CrossEntropyLoss(reduction="sum"))
     assert repr(nn.Linear(2, 3).weight) == "Parameter(shape=(3, 2), dtype=float32, device='numpy')"
+
+
+# --- forward hooks ---------------------------------------------------------------------------------------
+def test_forward_hooks_run_after_forward_in_registration_order_with_module_args_and_output():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    calls = []
+    model[0].register_forward_hook(lambda m, args, out: calls.append(("first", m, args, out)))
+    model[1].register_forward_hook(lambda m, args, out: calls.append(("tanh", m, args, out)))
+    model[0].register_forward_hook(lambda m, args, out: calls.append(("second", m, args, out)))
+    x = np.ones((4, 3), np.float32)
+    y = model(x)
+    assert [c[0] for c in calls] == ["first", "second", "tanh"]  # Linear's hooks in order, then Tanh's
+    _, module, args, out = calls[0]
+    assert module is model[0] and len(args) == 1 and args[0] is x
+    assert out is calls[2][2][0]  # Linear's output is what Tanh received
+    assert calls[2][3] is y
+
+
+def test_a_removed_forward_hook_is_no_longer_called():
+    layer = nn.Identity()
+    seen = []
+    handle = layer.register_forward_hook(lambda m, args, out: seen.append("removed"))
+    layer.register_forward_hook(lambda m, args, out: seen.append("kept"))
+    layer(np.ones(2))
+    handle.remove()
+    handle.remove()  # a second remove() does nothing
+    layer(np.ones(2))
+    assert seen == ["removed", "kept", "kept"]
+
+
+def test_a_forward_hook_may_remove_itself_while_hooks_run():
+    layer = nn.Identity()
+    seen = []
+
+    def once(module, args, output):
+        seen.append("once")
+        handle.remove()
+
+    handle = layer.register_forward_hook(once)
+    layer.register_forward_hook(lambda m, args, out: seen.append("always"))
+    layer(np.ones(2))
+    layer(np.ones(2))
+    assert seen == ["once", "always", "always"]
+
+
+def test_a_forward_hook_that_returns_a_replacement_output_is_refused():
+    """PyTorch would use the returned value as the output; nnlib's hand-written backward could not
+    differentiate it, so a hook that returns anything but None is an error, not a silent swap."""
+    layer = nn.Tanh()
+    layer.register_forward_hook(lambda m, args, out: out * 2)
+    with pytest.raises(TypeError, match=r"forward hook of Tanh returned a value; .*\(return None\)"):
+        layer(np.ones(2))
+
+
+def test_register_forward_hook_needs_a_callable():
+    with pytest.raises(TypeError, match="hook must be callable.*got str"):
+        nn.Identity().register_forward_hook("print")

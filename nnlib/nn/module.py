@@ -55,6 +55,21 @@ class Parameter:
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        """Unregister the hook (a second call does nothing)."""
+        self._hooks.pop(self.id, None)
+
+
 class Module:
     """Base class of every layer and loss, with PyTorch's names and ``state_dict`` keys.
 
@@ -71,8 +86,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_saved", None)
         object.__setattr__(self, "_output_shapes", None)
-        object.__setattr__(self, "_record_output", False)
-        object.__setattr__(self, "last_output", None)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # --- registration -------------------------------------------------------------------
@@ -111,9 +125,30 @@ class Module:
         output = self.forward(*inputs, **kwargs)
         # Remember the output's shapes so backward can check the gradient it receives.
         object.__setattr__(self, "_output_shapes", _tree_map(_shape_of, output))
-        if self._record_output:  # set by DivergenceGuard
-            object.__setattr__(self, "last_output", output)
+        for hook in list(self._forward_hooks.values()):  # a copy: a hook may remove itself
+            if hook(self, inputs, output) is not None:
+                raise TypeError(
+                    f"a forward hook of {type(self).__name__} returned a value; nnlib's forward hooks "
+                    f"may only look at the output (return None). A replaced output would receive its "
+                    f"gradient from {type(self).__name__}.backward, which knows nothing of the "
+                    f"replacement: there is no autograd to differentiate what the hook computed"
+                )
         return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after every forward pass of this module, as PyTorch.
+
+        ``args`` is the tuple of positional inputs. Hooks run in the order they were registered.
+        Unlike PyTorch, a hook may not replace the output (a returned value raises ``TypeError``):
+        backward is written by hand for the module's own output. Returns a handle whose
+        ``remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be callable as hook(module, args, output), "
+                            f"got {type(hook).__name__}")
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
