@@ -4,7 +4,7 @@
 import math
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError
 from .functional import log_softmax
 from .module import Module
 
@@ -22,13 +22,6 @@ class _Loss(Module):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-
-    def _check_same_device(self, pred, target):
-        if backend.device_of(pred) != backend.device_of(target):
-            raise DeviceError(
-                f"{type(self).__name__}: prediction is on {backend.device_of(pred)!r} but target is on "
-                f"{backend.device_of(target)!r}; move the target with nnlib.to_device(target, {backend.device_of(pred)!r})"
-            )
 
     def _upstream(self, grad_output):
         """∂(final objective)/∂J: 1 when J is the objective itself."""
@@ -59,9 +52,7 @@ class MSELoss(_Loss):
                 f"MSELoss: prediction and target must have the same shape, got {tuple(pred.shape)} and "
                 f"{tuple(target.shape)} (reshape one of them; nnlib does not broadcast here)"
             )
-        self._check_same_device(pred, target)
-        if backend.dtype_name(pred) != backend.dtype_name(target):
-            raise DTypeError(f"MSELoss: prediction is {backend.dtype_name(pred)} but target is {backend.dtype_name(target)}")
+        self.check_device_and_dtype(target, "target", like={"the prediction": pred})
         diff = pred - target
         self.save_for_backward(diff)
         total = backend.namespace(diff).sum(diff * diff)
@@ -90,12 +81,12 @@ class CrossEntropyLoss(_Loss):
         n, c = logits.shape
         if tuple(target.shape) != (n,):
             raise ShapeError(f"CrossEntropyLoss: target must have shape ({n},) to match logits {tuple(logits.shape)}, got {tuple(target.shape)}")
-        self._check_same_device(logits, target)
         if not backend.dtype_name(target).startswith(("int", "uint")):
             raise DTypeError(
                 f"CrossEntropyLoss: target must hold integer class indices, got dtype {backend.dtype_name(target)} "
                 f"(use labels.astype(np.int64) if they are whole numbers)"
             )
+        self.check_device_and_dtype(target, "target", like={"the logits": logits})  # integers: the device
         xp = backend.namespace(logits)
         lo, hi = int(xp.min(target)), int(xp.max(target))
         if lo < 0 or hi >= c:

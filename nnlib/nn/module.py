@@ -204,8 +204,9 @@ class Module:
 
     # --- input checks shared by the layers ----------------------------------------------------
     def check_input(self, x, *, ndim=None, min_ndim=None, last_dim=None, name="input", describe=None):
-        """Validate an input array: type, non-empty, float dtype, rank, last dimension, and the
-        same device and dtype as the module's parameters. Returns ``x`` unchanged."""
+        """Validate a float input array: type, rank, last dimension, non-empty, float dtype, and
+        the device and dtype of the module's parameters and buffers (``check_device_and_dtype``).
+        Returns ``x`` unchanged."""
         who = type(self).__name__
         if not backend.is_array(x):
             raise DTypeError(
@@ -222,19 +223,48 @@ class Module:
         dtype = backend.dtype_name(x)
         if dtype not in backend.FLOAT_DTYPES:
             raise DTypeError(f"{who}: {name} must be float32 or float64, got {dtype}")
-        param = next(iter(self._parameters.values()), None)
-        if param is not None:
-            if backend.device_of(x) != param.device:
-                raise DeviceError(
-                    f"{who}: {name} is on device {backend.device_of(x)!r} but the module is on {param.device!r}; "
-                    f"move one of them (nnlib.to_device(x, {param.device!r}) or model.to({backend.device_of(x)!r}))"
-                )
-            if dtype != param.dtype:
-                raise DTypeError(
-                    f"{who}: {name} has dtype {dtype} but the module's parameters are {param.dtype}; "
-                    f"convert the input, or the model with model.to(dtype={dtype!r})"
-                )
+        return self.check_device_and_dtype(x, name)
+
+    def check_device_and_dtype(self, x, name="input", *, like=None):
+        """``x`` must be on the device of every parameter and buffer of this module and, if it
+        holds floats, have their float dtype. Integer arrays (token ids, class labels) are
+        checked for the device only, and so are integer buffers.
+
+        A module without parameters or buffers, such as a loss, says what ``x`` must agree with
+        instead: ``like={"the prediction": pred}``. Raises ``DeviceError`` / ``DTypeError``
+        naming the expected and the actual device or dtype. Returns ``x`` unchanged.
+        """
+        if like is None:
+            if not self._parameters and not self._buffers:  # e.g. an activation: nothing to agree with
+                return x
+            references = [(("parameter", n), p.data) for n, p in self._parameters.items()]
+            references += [(("buffer", n), b) for n, b in self._buffers.items() if b is not None]
+        else:
+            references = like.items()
+        got_device = backend.device_of(x)
+        for what, ref in references:
+            device = backend.device_of(ref)
+            if device != got_device:
+                self._raise_mismatch(DeviceError, "device", name, what, repr(got_device), repr(device))
+            # Same device, so same backend: the dtype objects compare directly (their names are
+            # slow to get, so only looked up when they differ).
+            if ref.dtype != x.dtype:
+                dtype, got_dtype = backend.dtype_name(ref), backend.dtype_name(x)
+                if dtype in backend.FLOAT_DTYPES and got_dtype in backend.FLOAT_DTYPES:
+                    self._raise_mismatch(DTypeError, "dtype", name, what, got_dtype, dtype)
         return x
+
+    def _raise_mismatch(self, error, kind, name, what, got, expected):
+        # Formatted only on failure: check_device_and_dtype runs in every forward pass.
+        if isinstance(what, tuple):  # the module's own parameter or buffer: either side can move
+            what = f"the module's {what[0]} {what[1]!r}"
+            fix = (f"move one of them: nnlib.to_device({name}, {expected}) or model.to({got})" if kind == "device"
+                   else f"convert the {name}, or the model with model.to(dtype={got!r})")
+        else:
+            fix = (f"move the {name} with nnlib.to_device({name}, {expected})" if kind == "device"
+                   else f"convert the {name} to {expected}")
+        raise error(f"{type(self).__name__}: {name} has {kind} {got}, expected {expected} "
+                    f"(the {kind} of {what}); {fix}")
 
     # --- traversal -----------------------------------------------------------------------------
     def named_modules(self, prefix=""):
