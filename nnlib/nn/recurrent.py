@@ -105,7 +105,7 @@ class RNNBase(Module):
 
     def _check_state(self, h, name, expected):
         # Float, and the parameters' device and dtype (the input has been checked against them).
-        self.check_input(h, name=name, describe=str(expected))
+        self.check_input(h, name=name)
         if tuple(h.shape) != expected:
             raise ShapeError(f"{type(self).__name__}: {name} must have shape {expected} (num_layers, batch, "
                              f"hidden_size), got {tuple(h.shape)}")
