@@ -36,21 +36,26 @@ class DivergenceGuard:
     """Watches a model during training; ``check(step, loss)`` raises ``DivergenceError``.
 
     ``every`` checks only every k-th step (each check reads every activation and gradient
-    once; on a GPU it also waits for the GPU).
+    once; on a GPU it also waits for the GPU). The layer outputs are seen through a forward
+    hook on every module of the model; ``close()`` (or leaving a ``with`` block) removes them.
     """
 
     def __init__(self, model, every=1):
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"DivergenceGuard: every must be a positive integer, got {every!r}")
         self.model, self.every = model, every
-        for module in model.modules():
-            object.__setattr__(module, "_record_output", True)
+        self._outputs = {}  # module → its output in the last forward pass
+        self._handles = [module.register_forward_hook(self._record) for module in model.modules()]
+
+    def _record(self, module, args, output):
+        self._outputs[module] = output
 
     def close(self):
-        """Stop recording layer outputs."""
-        for module in self.model.modules():
-            object.__setattr__(module, "_record_output", False)
-            object.__setattr__(module, "last_output", None)
+        """Stop recording layer outputs (removes the hooks) and forget the recorded ones."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._outputs.clear()
 
     def check(self, step, loss=None):
         """Raise ``DivergenceError`` if the last forward/backward produced NaN/Inf."""
@@ -58,7 +63,7 @@ class DivergenceGuard:
             return
         advice = "lower the learning rate, check the inputs for NaN/Inf, or clip the gradients"
         for name, module in _children_first(self.model):
-            for output in _arrays(module.last_output):
+            for output in _arrays(self._outputs.get(module)):
                 if count_nonfinite(output):
                     where = f"output of layer '{name or type(module).__name__}' ({type(module).__name__})"
                     raise DivergenceError(f"step {step}: {where} has {_describe(output)}; {advice}",

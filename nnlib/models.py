@@ -6,6 +6,7 @@ import math
 from . import backend
 from .errors import ShapeError
 from .nn import GRU, LSTM, RNN, Conv2d, Embedding, Linear, MaxPool2d, Module, ReLU
+from .nn.functional import log_softmax
 
 
 class ConvNet(Module):
@@ -204,10 +205,7 @@ def perplexity(model, streams, seq_len):
     for x, y in bptt_batches(streams, seq_len):
         logits, state = model(x, state)
         xp = backend.namespace(logits)
-        v = logits.shape[-1]
-        z = xp.reshape(logits, (-1, v))
-        m = xp.max(z, axis=1, keepdims=True)
-        log_probs = z - (m + xp.log(xp.sum(xp.exp(z - m), axis=1, keepdims=True)))
+        log_probs = log_softmax(xp.reshape(logits, (-1, logits.shape[-1])), dim=1)
         picked = xp.take_along_axis(log_probs, xp.reshape(xp.astype(y, xp.int64), (-1, 1)), axis=1)
         total -= float(xp.sum(picked))
         count += int(picked.shape[0])

@@ -1,6 +1,8 @@
 """BatchNorm2d: gradcheck (float64) and torch parity in train and eval mode over generated
 shapes and options on every backend; running statistics and state_dict exactly as PyTorch's."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -109,8 +111,23 @@ def test_errors_name_expected_and_got():
 
 
 def test_device_and_dtype_checks_without_affine_parameters(torch_device):
+    """Without γ and β the running statistics, buffers, are what the input must agree with."""
     layer = nn.BatchNorm2d(2, affine=False).to(torch_device)
-    with pytest.raises(DeviceError, match="running statistics are on"):
+    with pytest.raises(DeviceError, match=re.escape(
+            f"BatchNorm2d: input has device 'numpy', expected '{torch_device}' (the device of the module's "
+            f"buffer 'running_mean'); move one of them: nnlib.to_device(input, '{torch_device}') or model.to('numpy')")):
         layer(np.zeros((2, 2, 2, 2), dtype=np.float32))
-    with pytest.raises(DTypeError, match="float64 but the running statistics are float32"):
+    with pytest.raises(DTypeError, match=re.escape(
+            "BatchNorm2d: input has dtype float64, expected float32 (the dtype of the module's buffer "
+            "'running_mean'); convert the input, or the model with model.to(dtype='float64')")):
         layer(to_device(np.zeros((2, 2, 2, 2)), torch_device))
+
+
+def test_a_running_statistic_of_another_dtype_than_the_parameters_is_caught():
+    """γ and β agree with the input; the running mean does not: every buffer is checked, not just
+    the first parameter."""
+    layer = nn.BatchNorm2d(2)
+    layer.running_mean = layer.running_mean.astype(np.float64)
+    with pytest.raises(DTypeError, match=r"input has dtype float32, expected float64 \(the dtype of the module's "
+                                         r"buffer 'running_mean'\)"):
+        layer(np.zeros((2, 2, 2, 2), dtype=np.float32))

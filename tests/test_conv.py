@@ -13,7 +13,7 @@ import nnlib
 from nnlib import nn
 from nnlib.backend import to_device, to_numpy
 from nnlib.errors import BackwardError, DeviceError, DTypeError, ShapeError
-from nnlib.nn.conv import fold, unfold
+from nnlib.nn.functional import fold, unfold
 from cnn_cases import CNN_CASES, conv2d
 from nnlib_cases import SETTINGS, check_gradcheck, check_parity, seeds
 
@@ -164,9 +164,10 @@ def test_backward_errors():
 
 def test_device_and_dtype_mismatch(torch_device):
     layer = nn.Conv2d(1, 1, 3).to(torch_device)
-    with pytest.raises(DeviceError, match="move one of them"):
+    with pytest.raises(DeviceError, match=f"input has device 'numpy', expected '{torch_device}'.*move one of them"):
         layer(np.zeros((1, 1, 4, 4), dtype=np.float32))
-    with pytest.raises(DTypeError, match="float64 but the module's parameters are float32"):
+    with pytest.raises(DTypeError, match=r"input has dtype float64, expected float32 \(the dtype of the module's "
+                                         r"parameter 'weight'\)"):
         layer(to_device(np.zeros((1, 1, 4, 4)), torch_device))
 
 

@@ -138,16 +138,24 @@ def test_every_k_checks_only_every_kth_step():
         guard.check(6)
 
 
-def test_closing_the_guard_stops_recording_outputs():
+def test_closing_the_guard_stops_recording_outputs_and_removes_its_hooks():
     model = nn.Sequential(nn.Identity(), nn.Identity())
     with DivergenceGuard(model) as guard:
         model(np.array([np.inf]))
         with pytest.raises(DivergenceError):
             guard.check(0)
-    assert all(m.last_output is None for m in model.modules())
+    guard.check(0)  # the recorded Inf outputs are forgotten
     model(np.array([np.inf]))
-    assert all(m.last_output is None for m in model.modules())
-    guard.check(0)  # nothing recorded, nothing to report
+    guard.check(0)  # and no hook records new ones
+
+
+def test_two_guards_on_one_model_record_independently():
+    model = nn.Sequential(nn.Identity())
+    first, second = DivergenceGuard(model), DivergenceGuard(model)
+    model(np.array([np.inf]))
+    first.close()
+    with pytest.raises(DivergenceError, match="layer '0'"):
+        second.check(0)
 
 
 def test_count_nonfinite(device):

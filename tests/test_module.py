@@ -2,6 +2,7 @@
 gradient accumulation and zero_grad, parameter names, repr."""
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -224,3 +225,103 @@ def test_repr_matches_pytorch():
     assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
     assert "reduction='sum'" in repr(nn.CrossEntropyLoss(reduction="sum"))
     assert repr(nn.Linear(2, 3).weight) == "Parameter(shape=(3, 2), dtype=float32, device='numpy')"
+
+
+# --- forward hooks ---------------------------------------------------------------------------------------
+def test_forward_hooks_run_after_forward_in_registration_order_with_module_args_and_output():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    calls = []
+    model[0].register_forward_hook(lambda m, args, out: calls.append(("first", m, args, out)))
+    model[1].register_forward_hook(lambda m, args, out: calls.append(("tanh", m, args, out)))
+    model[0].register_forward_hook(lambda m, args, out: calls.append(("second", m, args, out)))
+    x = np.ones((4, 3), np.float32)
+    y = model(x)
+    assert [c[0] for c in calls] == ["first", "second", "tanh"]  # Linear's hooks in order, then Tanh's
+    _, module, args, out = calls[0]
+    assert module is model[0] and len(args) == 1 and args[0] is x
+    assert out is calls[2][2][0]  # Linear's output is what Tanh received
+    assert calls[2][3] is y
+
+
+def test_a_removed_forward_hook_is_no_longer_called():
+    layer = nn.Identity()
+    seen = []
+    handle = layer.register_forward_hook(lambda m, args, out: seen.append("removed"))
+    layer.register_forward_hook(lambda m, args, out: seen.append("kept"))
+    layer(np.ones(2))
+    handle.remove()
+    handle.remove()  # a second remove() does nothing
+    layer(np.ones(2))
+    assert seen == ["removed", "kept", "kept"]
+
+
+def test_a_forward_hook_may_remove_itself_while_hooks_run():
+    layer = nn.Identity()
+    seen = []
+
+    def once(module, args, output):
+        seen.append("once")
+        handle.remove()
+
+    handle = layer.register_forward_hook(once)
+    layer.register_forward_hook(lambda m, args, out: seen.append("always"))
+    layer(np.ones(2))
+    layer(np.ones(2))
+    assert seen == ["once", "always", "always"]
+
+
+def test_a_forward_hook_that_returns_a_replacement_output_is_refused():
+    """PyTorch would use the returned value as the output; nnlib's hand-written backward could not
+    differentiate it, so a hook that returns anything but None is an error, not a silent swap."""
+    layer = nn.Tanh()
+    layer.register_forward_hook(lambda m, args, out: out * 2)
+    with pytest.raises(TypeError, match=r"forward hook of Tanh returned a value; .*\(return None\)"):
+        layer(np.ones(2))
+
+
+def test_register_forward_hook_needs_a_callable():
+    with pytest.raises(TypeError, match="hook must be callable.*got str"):
+        nn.Identity().register_forward_hook("print")
+
+
+# --- one device and dtype check over parameters and buffers -------------------------------------------------
+def test_every_parameter_is_checked_not_only_the_first():
+    layer = nn.Linear(3, 2)
+    layer.bias.data = layer.bias.data.astype(np.float64)
+    with pytest.raises(nnlib.errors.DTypeError, match=re.escape(
+            "Linear: input has dtype float32, expected float64 (the dtype of the module's parameter 'bias'); "
+            "convert the input, or the model with model.to(dtype='float32')")):
+        layer(np.ones((1, 3), np.float32))
+
+
+class _Counter(nn.Module):
+    """A float parameter and an integer buffer, as BatchNorm2d's num_batches_tracked."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(np.ones(2, np.float32))
+        self.register_buffer("count", np.array(0, np.int64))
+
+
+def test_integer_arrays_and_integer_buffers_are_checked_for_the_device_only(torch_device):
+    module = _Counter()
+    assert module.check_device_and_dtype(np.ones(2, np.float32)) is not None  # int64 buffer: no dtype clash
+    ids = np.array([1, 2])
+    assert module.check_device_and_dtype(ids, "ids") is ids
+    with pytest.raises(nnlib.errors.DeviceError, match=re.escape(
+            f"_Counter: ids has device '{torch_device}', expected 'numpy' (the device of the module's parameter "
+            f"'scale'); move one of them: nnlib.to_device(ids, 'numpy') or model.to('{torch_device}')")):
+        module.check_device_and_dtype(to_device(ids, torch_device), "ids")
+
+
+def test_a_module_without_state_checks_against_the_arrays_it_is_given(torch_device):
+    loss = nn.MSELoss()
+    pred = np.ones(2, np.float32)
+    with pytest.raises(nnlib.errors.DTypeError, match=re.escape(
+            "MSELoss: target has dtype float64, expected float32 (the dtype of the prediction); "
+            "convert the target to float32")):
+        loss(pred, np.ones(2))
+    with pytest.raises(nnlib.errors.DeviceError, match=re.escape(
+            f"CrossEntropyLoss: target has device '{torch_device}', expected 'numpy' (the device of the logits); "
+            f"move the target with nnlib.to_device(target, 'numpy')")):
+        nn.CrossEntropyLoss()(np.zeros((2, 3), np.float32), to_device(np.array([0, 1]), torch_device))

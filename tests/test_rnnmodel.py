@@ -197,3 +197,17 @@ def test_perplexity_of_an_untrained_model_is_about_the_vocabulary_size():
     assert perplexity(model, streams, 7) == pytest.approx(50, rel=1e-12)
     with pytest.raises(nnlib.errors.BackwardError):
         model.backward(np.zeros((4, 1, 50)))                  # perplexity leaves no cache behind
+
+
+def test_perplexity_of_logits_spread_over_1e4_is_exact():
+    """Logits (5e4, 5e4, 4e4) at every step in float32: tokens 0 and 1 get p = 1/2 each, so on a
+    stream of them the perplexity is exactly 2. (Subtracting max + log 2 from 5e4 in one go
+    would round log 2 to 0.691 in float32: perplexity 1.997.)"""
+    from nnlib.models import perplexity
+    from nnlib.text import batchify
+
+    model = RNNLanguageModel(3, 2, 2, cell="rnn_tanh")
+    model.fc.weight.data = model.fc.weight.data * 0
+    model.fc.bias.data = np.array([5e4, 5e4, 4e4], np.float32)
+    streams = batchify(np.random.default_rng(0).integers(0, 2, 201), 4)
+    assert perplexity(model, streams, 7) == pytest.approx(2, rel=1e-6)

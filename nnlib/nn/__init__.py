@@ -1,7 +1,7 @@
 """Layers and losses with PyTorch's names, signatures and ``state_dict`` keys — and
 hand-written backward passes."""
 
-from . import init
+from . import functional, init
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .container import Sequential
 from .conv import Conv2d
@@ -17,7 +17,7 @@ from .sparse import Embedding
 __all__ = [
     "Module", "Parameter", "Sequential", "Linear", "Identity", "Flatten",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
-    "MSELoss", "CrossEntropyLoss", "init",
+    "MSELoss", "CrossEntropyLoss", "functional", "init",
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
     "Embedding", "RNN", "LSTM", "GRU",
 ]

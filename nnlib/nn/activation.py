@@ -7,6 +7,7 @@ import math
 
 from .. import backend
 from ..errors import ShapeError
+from .functional import step_of
 from .module import Module
 
 
@@ -39,16 +40,6 @@ class Tanh(Module):
     def backward(self, grad_output):
         (y,) = self.saved_for_backward(grad_output)
         return grad_output * (1 - y * y)
-
-
-def step_of(y):
-    """1 where y > 0 and 0 where y = 0, for y ≥ 0: ⌈min(y, 1)⌉.
-
-    The same 0/1 array as ``y > 0``, but with float arithmetic only: boolean masks, ``where`` and
-    the array API's NaN-aware ``sign`` are several times slower on torch's CPU backend.
-    """
-    xp = backend.namespace(y)
-    return xp.ceil(xp.clip(y, max=1))
 
 
 class ReLU(Module):

@@ -15,137 +15,20 @@ The columns are built with a loop over the kh·kw kernel *offsets* (u, v), each 
 strided slice of the whole batch — never a loop over pixels — using only array-API operations,
 so the same code runs on NumPy and on torch tensors (CPU or GPU).
 
-Output size along each axis: ⌊(H + 2p − k)/s⌋ + 1. nnlib insists that the division is exact
-(see :func:`output_size`): PyTorch floors it and silently ignores the rows that do not fit.
+``unfold``, its adjoint ``fold`` and the output size live in ``nnlib.nn.functional``, shared
+with the pooling layers. Output size along each axis: ⌊(H + 2p − k)/s⌋ + 1. nnlib insists that
+the division is exact (see ``functional.output_size``): PyTorch floors it and silently ignores
+the rows that do not fit.
 """
 
 import math
 
 from .. import backend
-from ..errors import ShapeError
 from . import init
-from .linear import check_positive_int
+from .functional import check_image_batch, check_positive_int, fold, output_size, pair, unfold
 from .module import Module, Parameter
 
 
-# --- sizes -----------------------------------------------------------------------------------------
-def pair(value, name, who, *, minimum=1):
-    """An int or a pair of ints (PyTorch's ``_pair``), each ≥ ``minimum``, as a tuple (h, w)."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
-        kind = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{who}: {name} must be a {kind} integer or a pair of them, got {value!r}")
-    return values
-
-
-def output_size(size, kernel, stride, padding, *, who, axis):
-    """OH = (H + 2p − k)/s + 1 along one axis, or a ``ShapeError`` explaining why it does not exist.
-
-    PyTorch floors (H + 2p − k)/s; when the division leaves a remainder r, the last r rows (or
-    columns) of the padded input are never covered by any window and silently ignored. nnlib
-    raises instead, so that a mismatched stride or padding is noticed.
-    """
-    padded = size + 2 * padding
-    if kernel > padded:
-        raise ShapeError(
-            f"{who}: kernel {axis} {kernel} is larger than the padded input {axis} "
-            f"{size} + 2·{padding} = {padded}; use a smaller kernel, more padding or a larger input"
-        )
-    span, rest = divmod(padded - kernel, stride)
-    if rest:
-        dropped = f"padded {'rows' if axis == 'height' else 'columns'} {padded - rest}..{padded - 1}"
-        raise ShapeError(
-            f"{who}: output {axis} ({axis[0].upper()} + 2p − k)/s + 1 = ({size} + 2·{padding} − {kernel})/{stride} + 1 "
-            f"= {(padded - kernel) / stride + 1:g} is not an integer. PyTorch would floor it to "
-            f"⌊({size} + 2·{padding} − {kernel})/{stride}⌋ + 1 = {span + 1} and silently ignore the last {rest} "
-            f"{'row(s)' if axis == 'height' else 'column(s)'} of the padded input ({dropped}); choose a stride, "
-            f"padding or input size with ({axis[0].upper()} + 2p − k) divisible by s"
-        )
-    return span + 1
-
-
-def check_image_batch(module, x, channels, name="input"):
-    """x must be (N, C, H, W) with C = ``channels``: ``ShapeError`` naming expected and got."""
-    who = type(module).__name__
-    expected = f"(N, {channels}, H, W)" if channels is not None else "(N, C, H, W)"
-    module.check_input(x, ndim=4, describe=expected, name=name)
-    if channels is not None and x.shape[1] != channels:
-        raise ShapeError(f"{who}: {name} must have shape {expected} ({channels} channels), got {tuple(x.shape)} "
-                         f"with {x.shape[1]} channel(s)")
-    return x
-
-
-# --- unfold (im2col) and its adjoint fold (col2im) -------------------------------------------------------
-def pad_channels_first(xc, padding, value=0.0):
-    """Pad the last two axes of a (C, N, H, W) array with ``value`` (no ``pad`` in the array API)."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return xc
-    xp = backend.namespace(xc)
-    c, n, h, w = xc.shape
-    out = xp.full((c, n, h + 2 * ph, w + 2 * pw), value, dtype=xc.dtype, device=backend.native_device(xc))
-    out[:, :, ph:ph + h, pw:pw + w] = xc
-    return out
-
-
-def window(u, v, out_hw, stride):
-    """The (rows, columns) slices of the padded input that kernel offset (u, v) sees, for all outputs."""
-    (oh, ow), (sh, sw) = out_hw, stride
-    return slice(u, u + sh * (oh - 1) + 1, sh), slice(v, v + sw * (ow - 1) + 1, sw)
-
-
-def unfold(x, kernel, stride, padding, out_hw, value=0.0):
-    """im2col: (N, C, H, W) → cols of shape (C·kh·kw, N·OH·OW).
-
-    Row (c, u, v) of ``cols`` holds, for every output pixel (n, i, j), the input value that
-    kernel weight W[·, c, u, v] multiplies: x_pad[n, c, i·s + u, j·s + v]. One strided slice
-    per kernel offset (u, v) fills kh·kw rows at once.
-    """
-    xp = backend.namespace(x)
-    (kh, kw), (oh, ow) = kernel, out_hw
-    n, c = x.shape[:2]
-    # Channels first, then batch: rows of cols are (c, u, v), columns are (n, i, j).
-    xc = pad_channels_first(xp.permute_dims(x, (1, 0, 2, 3)), padding, value)
-    # Filled slice by slice rather than with stack(), whose result NumPy lays out like its
-    # (transposed) inputs: the reshape below would then copy everything once more.
-    cols = xp.empty((c, kh * kw, n, oh, ow), dtype=x.dtype, device=backend.native_device(x))
-    for k in range(kh * kw):
-        u, v = divmod(k, kw)
-        cols[:, k] = xc[(..., *window(u, v, out_hw, stride))]
-    return xp.reshape(cols, (c * kh * kw, n * oh * ow))  # a view: cols is C-contiguous
-
-
-def add_into(view, values):
-    """``view += values`` where ``view`` is a basic slice of a larger array: adds into that array.
-
-    Written as a function, not ``a[idx] += values``: Python turns that statement into
-    ``t = a[idx]; t += values; a[idx] = t``, and the final assignment copies the slice onto itself
-    once more. (Slices are views on both backends, NumPy and torch, so ``+=`` on the view
-    writes through.)
-    """
-    view += values
-
-
-def fold(cols, x_shape, kernel, stride, padding, out_hw):
-    """col2im, the adjoint of ``unfold``: (C·kh·kw, N·OH·OW) → (N, C, H, W).
-
-    Every input pixel was copied into one column entry per window that covers it, so its
-    gradient is the *sum* of those entries: a scatter-add, done offset by offset (each (u, v)
-    adds one strided slice). Overlapping windows (s < k) add up; padding is cut off at the end.
-    """
-    xp = backend.namespace(cols)
-    n, c, h, w = x_shape
-    (kh, kw), (oh, ow), (ph, pw) = kernel, out_hw, padding
-    d_cols = xp.reshape(cols, (c, kh * kw, n, oh, ow))
-    d_xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype, device=backend.native_device(cols))
-    for k in range(kh * kw):
-        u, v = divmod(k, kw)
-        add_into(d_xpad[(..., *window(u, v, out_hw, stride))], d_cols[:, k])
-    d_x = d_xpad[:, :, ph:ph + h, pw:pw + w]
-    return xp.permute_dims(d_x, (1, 0, 2, 3))
-
-
-# --- the layer -------------------------------------------------------------------------------------------
 class Conv2d(Module):
     """2-D convolution (cross-correlation) over an (N, C_in, H, W) batch → (N, C_out, OH, OW).
 

@@ -5,14 +5,8 @@ import math
 from .. import backend
 from ..errors import ShapeError
 from . import init
+from .functional import check_positive_int
 from .module import Module, Parameter
-
-
-def check_positive_int(value, name, who):
-    """Constructor arguments such as sizes must be positive integers."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return value
 
 
 class Linear(Module):

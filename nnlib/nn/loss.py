@@ -4,7 +4,8 @@
 import math
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError
+from .functional import log_softmax
 from .module import Module
 
 _REDUCTIONS = ("mean", "sum")
@@ -21,13 +22,6 @@ class _Loss(Module):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-
-    def _check_same_device(self, pred, target):
-        if backend.device_of(pred) != backend.device_of(target):
-            raise DeviceError(
-                f"{type(self).__name__}: prediction is on {backend.device_of(pred)!r} but target is on "
-                f"{backend.device_of(target)!r}; move the target with nnlib.to_device(target, {backend.device_of(pred)!r})"
-            )
 
     def _upstream(self, grad_output):
         """∂(final objective)/∂J: 1 when J is the objective itself."""
@@ -58,9 +52,7 @@ class MSELoss(_Loss):
                 f"MSELoss: prediction and target must have the same shape, got {tuple(pred.shape)} and "
                 f"{tuple(target.shape)} (reshape one of them; nnlib does not broadcast here)"
             )
-        self._check_same_device(pred, target)
-        if backend.dtype_name(pred) != backend.dtype_name(target):
-            raise DTypeError(f"MSELoss: prediction is {backend.dtype_name(pred)} but target is {backend.dtype_name(target)}")
+        self.check_device_and_dtype(target, "target", like={"the prediction": pred})
         diff = pred - target
         self.save_for_backward(diff)
         total = backend.namespace(diff).sum(diff * diff)
@@ -77,8 +69,8 @@ class CrossEntropyLoss(_Loss):
     """Softmax followed by the negative log-likelihood of the correct class.
 
     For logits z of shape (N, C) and integer targets t of shape (N,) with 0 ≤ t_n < C:
-    J = (1/N) Σ_n [log Σ_c e^(z_nc) − z_{n,t_n}], computed with the log-sum-exp trick
-    (subtract max_c z_nc first) so large logits do not overflow.
+    J = (1/N) Σ_n [log Σ_c e^(z_nc) − z_{n,t_n}] = −(1/N) Σ_n log softmax(z_n)_{t_n}, with
+    ``functional.log_softmax`` (max_c z_nc subtracted first), so large logits do not overflow.
     ∂J/∂z_nc = (softmax(z_n)_c − [c = t_n]) / N.
     """
 
@@ -89,21 +81,18 @@ class CrossEntropyLoss(_Loss):
         n, c = logits.shape
         if tuple(target.shape) != (n,):
             raise ShapeError(f"CrossEntropyLoss: target must have shape ({n},) to match logits {tuple(logits.shape)}, got {tuple(target.shape)}")
-        self._check_same_device(logits, target)
         if not backend.dtype_name(target).startswith(("int", "uint")):
             raise DTypeError(
                 f"CrossEntropyLoss: target must hold integer class indices, got dtype {backend.dtype_name(target)} "
                 f"(use labels.astype(np.int64) if they are whole numbers)"
             )
+        self.check_device_and_dtype(target, "target", like={"the logits": logits})  # integers: the device
         xp = backend.namespace(logits)
         lo, hi = int(xp.min(target)), int(xp.max(target))
         if lo < 0 or hi >= c:
             raise ValueError(f"CrossEntropyLoss: target labels must be in [0, {c - 1}] for {c} classes, got values in [{lo}, {hi}]")
         target = xp.astype(target, xp.int64)
-        shifted = logits - xp.max(logits, axis=1, keepdims=True)    # z − max_c z: exact, ≤ 0
-        # log softmax = shifted − log Σ e^shifted. Subtracting m + log Σ … from z in one go
-        # would round z − m away for large z (in float32, 5e4 + log 3 keeps 2 decimals).
-        log_probs = shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+        log_probs = log_softmax(logits, dim=1)
         picked = xp.take_along_axis(log_probs, target[:, None], axis=1)                 # log p(t_n)
         self.save_for_backward(log_probs, target)
         total = -xp.sum(picked)

@@ -55,6 +55,21 @@ class Parameter:
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        """Unregister the hook (a second call does nothing)."""
+        self._hooks.pop(self.id, None)
+
+
 class Module:
     """Base class of every layer and loss, with PyTorch's names and ``state_dict`` keys.
 
@@ -71,8 +86,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_saved", None)
         object.__setattr__(self, "_output_shapes", None)
-        object.__setattr__(self, "_record_output", False)
-        object.__setattr__(self, "last_output", None)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # --- registration -------------------------------------------------------------------
@@ -111,9 +125,30 @@ class Module:
         output = self.forward(*inputs, **kwargs)
         # Remember the output's shapes so backward can check the gradient it receives.
         object.__setattr__(self, "_output_shapes", _tree_map(_shape_of, output))
-        if self._record_output:  # set by DivergenceGuard
-            object.__setattr__(self, "last_output", output)
+        for hook in list(self._forward_hooks.values()):  # a copy: a hook may remove itself
+            if hook(self, inputs, output) is not None:
+                raise TypeError(
+                    f"a forward hook of {type(self).__name__} returned a value; nnlib's forward hooks "
+                    f"may only look at the output (return None). A replaced output would receive its "
+                    f"gradient from {type(self).__name__}.backward, which knows nothing of the "
+                    f"replacement: there is no autograd to differentiate what the hook computed"
+                )
         return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after every forward pass of this module, as PyTorch.
+
+        ``args`` is the tuple of positional inputs. Hooks run in the order they were registered.
+        Unlike PyTorch, a hook may not replace the output (a returned value raises ``TypeError``):
+        backward is written by hand for the module's own output. Returns a handle whose
+        ``remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be callable as hook(module, args, output), "
+                            f"got {type(hook).__name__}")
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__} must implement forward()")
@@ -169,8 +204,9 @@ class Module:
 
     # --- input checks shared by the layers ----------------------------------------------------
     def check_input(self, x, *, ndim=None, min_ndim=None, last_dim=None, name="input", describe=None):
-        """Validate an input array: type, non-empty, float dtype, rank, last dimension, and the
-        same device and dtype as the module's parameters. Returns ``x`` unchanged."""
+        """Validate a float input array: type, rank, last dimension, non-empty, float dtype, and
+        the device and dtype of the module's parameters and buffers (``check_device_and_dtype``).
+        Returns ``x`` unchanged."""
         who = type(self).__name__
         if not backend.is_array(x):
             raise DTypeError(
@@ -187,19 +223,48 @@ class Module:
         dtype = backend.dtype_name(x)
         if dtype not in backend.FLOAT_DTYPES:
             raise DTypeError(f"{who}: {name} must be float32 or float64, got {dtype}")
-        param = next(iter(self._parameters.values()), None)
-        if param is not None:
-            if backend.device_of(x) != param.device:
-                raise DeviceError(
-                    f"{who}: {name} is on device {backend.device_of(x)!r} but the module is on {param.device!r}; "
-                    f"move one of them (nnlib.to_device(x, {param.device!r}) or model.to({backend.device_of(x)!r}))"
-                )
-            if dtype != param.dtype:
-                raise DTypeError(
-                    f"{who}: {name} has dtype {dtype} but the module's parameters are {param.dtype}; "
-                    f"convert the input, or the model with model.to(dtype={dtype!r})"
-                )
+        return self.check_device_and_dtype(x, name)
+
+    def check_device_and_dtype(self, x, name="input", *, like=None):
+        """``x`` must be on the device of every parameter and buffer of this module and, if it
+        holds floats, have their float dtype. Integer arrays (token ids, class labels) are
+        checked for the device only, and so are integer buffers.
+
+        A module without parameters or buffers, such as a loss, says what ``x`` must agree with
+        instead: ``like={"the prediction": pred}``. Raises ``DeviceError`` / ``DTypeError``
+        naming the expected and the actual device or dtype. Returns ``x`` unchanged.
+        """
+        if like is None:
+            if not self._parameters and not self._buffers:  # e.g. an activation: nothing to agree with
+                return x
+            references = [(("parameter", n), p.data) for n, p in self._parameters.items()]
+            references += [(("buffer", n), b) for n, b in self._buffers.items() if b is not None]
+        else:
+            references = like.items()
+        got_device = backend.device_of(x)
+        for what, ref in references:
+            device = backend.device_of(ref)
+            if device != got_device:
+                self._raise_mismatch(DeviceError, "device", name, what, repr(got_device), repr(device))
+            # Same device, so same backend: the dtype objects compare directly (their names are
+            # slow to get, so only looked up when they differ).
+            if ref.dtype != x.dtype:
+                dtype, got_dtype = backend.dtype_name(ref), backend.dtype_name(x)
+                if dtype in backend.FLOAT_DTYPES and got_dtype in backend.FLOAT_DTYPES:
+                    self._raise_mismatch(DTypeError, "dtype", name, what, got_dtype, dtype)
         return x
+
+    def _raise_mismatch(self, error, kind, name, what, got, expected):
+        # Formatted only on failure: check_device_and_dtype runs in every forward pass.
+        if isinstance(what, tuple):  # the module's own parameter or buffer: either side can move
+            what = f"the module's {what[0]} {what[1]!r}"
+            fix = (f"move one of them: nnlib.to_device({name}, {expected}) or model.to({got})" if kind == "device"
+                   else f"convert the {name}, or the model with model.to(dtype={got!r})")
+        else:
+            fix = (f"move the {name} with nnlib.to_device({name}, {expected})" if kind == "device"
+                   else f"convert the {name} to {expected}")
+        raise error(f"{type(self).__name__}: {name} has {kind} {got}, expected {expected} "
+                    f"(the {kind} of {what}); {fix}")
 
     # --- traversal -----------------------------------------------------------------------------
     def named_modules(self, prefix=""):

@@ -3,9 +3,8 @@
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError
-from .conv import check_image_batch
-from .linear import check_positive_int
+from ..errors import ShapeError
+from .functional import check_image_batch, check_positive_int
 from .module import Module, Parameter
 
 _AXES = (0, 2, 3)  # a channel's statistics pool the batch and all pixels: m = N·H·W values
@@ -70,18 +69,8 @@ class BatchNorm2d(Module):
             self.running_var[...] = 1
             self.num_batches_tracked[...] = 0
 
-    def _check(self, x):
-        check_image_batch(self, x, self.num_features)
-        if self.running_mean is not None and self.weight is None:  # check_input only sees parameters
-            if backend.device_of(x) != backend.device_of(self.running_mean):
-                raise DeviceError(f"BatchNorm2d: input is on device {backend.device_of(x)!r} but the running "
-                                  f"statistics are on {backend.device_of(self.running_mean)!r}")
-            if backend.dtype_name(x) != backend.dtype_name(self.running_mean):
-                raise DTypeError(f"BatchNorm2d: input has dtype {backend.dtype_name(x)} but the running "
-                                 f"statistics are {backend.dtype_name(self.running_mean)}")
-
     def forward(self, x):
-        self._check(x)
+        check_image_batch(self, x, self.num_features)  # device and dtype: of γ, β and the running statistics
         xp = backend.namespace(x)
         n, c, h, w = x.shape
         m = n * h * w

@@ -2,12 +2,12 @@
 
 Both slide a kh×kw window with stride s over a padded input, like a convolution, and use the
 same loop over the kh·kw kernel offsets (never over pixels). Output size: (H + 2p − k)/s + 1,
-which must be an integer (see ``conv.output_size``). PyTorch allows at most p ≤ k/2, so that no
+which must be an integer (see ``functional.output_size``). PyTorch allows at most p ≤ k/2, so that no
 window lies entirely in the padding; so does nnlib.
 """
 
 from .. import backend
-from .conv import add_into, check_image_batch, output_size, pad_channels_first, pair, window
+from .functional import add_into, check_image_batch, output_size, pad_channels_first, pair, window
 from .module import Module
 
 

@@ -36,10 +36,9 @@ import math
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import ShapeError
 from . import init
-from .activation import step_of
-from .linear import check_positive_int
+from .functional import check_positive_int, step_of
 from .module import Module, Parameter
 
 
@@ -104,17 +103,12 @@ class RNNBase(Module):
         seq = f"(N, T, {self.input_size})" if self.batch_first else f"(T, N, {self.input_size})"
         return f"{seq} or unbatched (T, {self.input_size})"
 
-    def _check_state(self, h, name, expected, x):
-        who = type(self).__name__
-        if not backend.is_array(h):
-            raise DTypeError(f"{who}: {name} must be an array of shape {expected}, got {type(h).__name__}")
+    def _check_state(self, h, name, expected):
+        # Float, and the parameters' device and dtype (the input has been checked against them).
+        self.check_input(h, name=name)
         if tuple(h.shape) != expected:
-            raise ShapeError(f"{who}: {name} must have shape {expected} (num_layers, batch, hidden_size), "
-                             f"got {tuple(h.shape)}")
-        if backend.device_of(h) != backend.device_of(x):
-            raise DeviceError(f"{who}: {name} is on {backend.device_of(h)!r} but the input is on {backend.device_of(x)!r}")
-        if backend.dtype_name(h) != backend.dtype_name(x):
-            raise DTypeError(f"{who}: {name} has dtype {backend.dtype_name(h)} but the input is {backend.dtype_name(x)}")
+            raise ShapeError(f"{type(self).__name__}: {name} must have shape {expected} (num_layers, batch, "
+                             f"hidden_size), got {tuple(h.shape)}")
         return h
 
     def _split_hx(self, hx, x, batched, n):
@@ -127,11 +121,11 @@ class RNNBase(Module):
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise ShapeError(f"{who}: hx must be a tuple (h_0, c_0) of two arrays of shape {expected}, "
                                  f"got {type(hx).__name__}")
-            states = [self._check_state(hx[0], "h_0", expected, x), self._check_state(hx[1], "c_0", expected, x)]
+            states = [self._check_state(hx[0], "h_0", expected), self._check_state(hx[1], "c_0", expected)]
         else:
             if isinstance(hx, (tuple, list)):
                 raise ShapeError(f"{who}: hx must be one array of shape {expected}, got a {type(hx).__name__}")
-            states = [self._check_state(hx, "h_0", expected, x)]
+            states = [self._check_state(hx, "h_0", expected)]
         xp = backend.namespace(x)
         return [s if batched else xp.reshape(s, (self.num_layers, 1, self.hidden_size)) for s in states]
 

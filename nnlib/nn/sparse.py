@@ -3,9 +3,9 @@
 import numpy as np
 
 from .. import backend
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError
 from . import init
-from .linear import check_positive_int
+from .functional import check_positive_int
 from .module import Module, Parameter
 
 
@@ -54,9 +54,7 @@ class Embedding(Module):
         if not dtype.startswith(("int", "uint")):
             raise DTypeError(f"Embedding: input must hold integer token ids, got dtype {dtype} "
                              f"(use ids.astype(np.int64) if they are whole numbers)")
-        if backend.device_of(ids) != self.weight.device:
-            raise DeviceError(f"Embedding: ids are on {backend.device_of(ids)!r} but the weight is on "
-                              f"{self.weight.device!r}; move them with nnlib.to_device(ids, {self.weight.device!r})")
+        self.check_device_and_dtype(ids, "input")  # integer ids: the weight's device
         if 0 in tuple(ids.shape):
             raise ShapeError(f"Embedding: input is empty (shape {tuple(ids.shape)})")
         xp = backend.namespace(ids)
