@@ -56,7 +56,7 @@ class ConvNet(Module):
 
     def backward(self, grad_output, *, input_grad=True):
         """Fills every parameter's ``.grad``; returns ∂J/∂x (``None`` with ``input_grad=False``:
-        training needs no gradient of the images, and skipping it saves conv1's fold)."""
+        training needs no gradient of the images, and skipping it saves conv1's col2im)."""
         (pooled_shape,) = self.saved_for_backward(grad_output)
         relu1, pool2, relu2, relu3, relu4 = self._steps
         delta = self.fc3.backward(grad_output)

@@ -13,7 +13,7 @@ import nnlib
 from nnlib import nn
 from nnlib.backend import to_device, to_numpy
 from nnlib.errors import BackwardError, DeviceError, DTypeError, ShapeError
-from nnlib.nn.functional import fold, unfold
+from nnlib.nn.functional import col2im, im2col
 from cnn_cases import CNN_CASES, conv2d
 from nnlib_cases import SETTINGS, check_gradcheck, check_parity, seeds
 
@@ -42,15 +42,15 @@ def test_a_small_cnn_chains_the_image_layers(device, data):
 @given(data=st.data())
 @SETTINGS
 def test_fold_is_the_adjoint_of_unfold(data):
-    """⟨unfold(x), c⟩ = ⟨x, fold(c)⟩ for all x, c: fold is exactly the transpose of unfold."""
+    """⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for all x, c: col2im is exactly the transpose of im2col."""
     case = data.draw(conv2d(), label="case")
     layer = case.make("float64")
     rng = np.random.default_rng(0)
     x = rng.standard_normal(case.shape)
     n, o, oh, ow = layer.output_shape(case.shape)
-    cols = unfold(x, layer.kernel_size, layer.stride, layer.padding, (oh, ow))
+    cols = im2col(x, layer.kernel_size, layer.stride, layer.padding, (oh, ow))
     c = rng.standard_normal(cols.shape)
-    back = fold(c, case.shape, layer.kernel_size, layer.stride, layer.padding, (oh, ow))
+    back = col2im(c, case.shape, layer.kernel_size, layer.stride, layer.padding, (oh, ow))
     assert math.isclose(float(np.sum(cols * c)), float(np.sum(x * back)), rel_tol=1e-12, abs_tol=1e-12)
 
 

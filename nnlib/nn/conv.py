@@ -1,4 +1,4 @@
-"""2-D convolution as one matrix product: ``unfold`` (im2col), ``W @ cols``, and its adjoint ``fold``.
+"""2-D convolution as one matrix product: ``im2col``, ``W @ cols``, and its adjoint ``col2im``.
 
 A convolution layer is a linear map that is *local* (each output pixel sees a kh×kw patch) and
 *weight-shared* (every patch is multiplied by the same W). Like PyTorch, nnlib computes the
@@ -7,7 +7,7 @@ cross-correlation
     y[n, o, i, j] = b[o] + Σ_{c, u, v} W[o, c, u, v] · x_pad[n, c, i·s + u, j·s + v]
 
 (the kernel is not flipped; "convolution" is the name deep learning kept). Copying every patch
-into a column — ``unfold``, also called im2col — turns all of it into one matrix product:
+into a column — ``im2col`` — turns all of it into one matrix product:
 
     cols: (C·kh·kw, N·OH·OW),   Y = W_mat @ cols,   W_mat = W reshaped to (O, C·kh·kw).
 
@@ -15,7 +15,7 @@ The columns are built with a loop over the kh·kw kernel *offsets* (u, v), each 
 strided slice of the whole batch — never a loop over pixels — using only array-API operations,
 so the same code runs on NumPy and on torch tensors (CPU or GPU).
 
-``unfold``, its adjoint ``fold`` and the output size live in ``nnlib.nn.functional``, shared
+``im2col``, its adjoint ``col2im`` and the output size live in ``nnlib.nn.functional``, shared
 with the pooling layers. Output size along each axis: ⌊(H + 2p − k)/s⌋ + 1. nnlib insists that
 the division is exact (see ``functional.output_size``): PyTorch floors it and silently ignores
 the rows that do not fit.
@@ -25,7 +25,7 @@ import math
 
 from .. import backend
 from . import init
-from .functional import check_image_batch, check_positive_int, fold, output_size, pair, unfold
+from .functional import check_image_batch, check_positive_int, col2im, im2col, output_size, pair
 from .module import Module, Parameter
 
 
@@ -42,11 +42,11 @@ class Conv2d(Module):
       input it multiplied — a *correlation of the input with δ* (δ acts as the kernel, dilated
       by the stride);
     - ∂J/∂b = Σ_{n,i,j} δ[n, o, i, j];
-    - ∂J/∂x = fold(W_matᵀ @ δ): each input pixel collects δ·W from every window that covers
+    - ∂J/∂x = col2im(W_matᵀ @ δ): each input pixel collects δ·W from every window that covers
       it. Written out, ∂J/∂x[c, a, b] = Σ_{o,u,v} δ[o, (a−u)/s, (b−v)/s] · W[o, c, u, v] — a
       *full convolution of δ with the kernel flipped by 180°* (δ zero-padded by k−1, stride
       gaps filled with zeros). So the backward pass of a convolution is again a convolution,
-      computed here by the same unfold/fold machinery as the forward pass.
+      computed here by the same im2col/col2im machinery as the forward pass.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *,
@@ -82,13 +82,13 @@ class Conv2d(Module):
         check_image_batch(self, x, self.in_channels)
         xp = backend.namespace(x)
         n, o, oh, ow = self.output_shape(tuple(x.shape))
-        cols = unfold(x, self.kernel_size, self.stride, self.padding, (oh, ow))  # (C·kh·kw, N·OH·OW)
+        cols = im2col(x, self.kernel_size, self.stride, self.padding, (oh, ow))  # (C·kh·kw, N·OH·OW)
         w_mat = xp.reshape(self.weight.data, (o, -1))                           # (O, C·kh·kw)
         y = w_mat @ cols                                                         # (O, N·OH·OW)
         if self.bias is not None:
             y += self.bias.data[:, None]  # in place: y is a fresh array
         self.save_for_backward(cols, tuple(x.shape))
-        # (O, N, OH, OW) viewed as (N, O, OH, OW): no copy. The next layer's unfold wants
+        # (O, N, OH, OW) viewed as (N, O, OH, OW): no copy. The next layer's im2col wants
         # channels first anyway, so this memory order saves a transpose there.
         return xp.permute_dims(xp.reshape(y, (o, n, oh, ow)), (1, 0, 2, 3))
 
@@ -98,7 +98,7 @@ class Conv2d(Module):
         """∂J/∂W and ∂J/∂b into ``.grad``; returns ∂J/∂x, or ``None`` with ``input_grad=False``.
 
         ``input_grad=False`` is for a first layer, whose input (the data) needs no gradient:
-        it skips the fold, as PyTorch's autograd skips it for an input without requires_grad.
+        it skips the col2im, as PyTorch's autograd skips it for an input without requires_grad.
         """
         cols, x_shape = self.saved_for_backward(grad_output)
         xp = backend.namespace(grad_output)
@@ -112,7 +112,7 @@ class Conv2d(Module):
         if not input_grad:
             return None
         d_cols = xp.reshape(self.weight.data, (o, -1)).T @ delta                     # ∂J/∂cols = Wᵀ δ
-        return fold(d_cols, x_shape, self.kernel_size, self.stride, self.padding, tuple(grad_output.shape[2:]))
+        return col2im(d_cols, x_shape, self.kernel_size, self.stride, self.padding, tuple(grad_output.shape[2:]))
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -7,9 +7,9 @@ that each layer file holds only its layer and imports what it shares from here:
 - ``step_of`` (the 0/1 derivative of ReLU) and ``log_softmax``, which ``CrossEntropyLoss`` and
   ``nnlib.models.perplexity`` both use;
 - the sliding-window machinery of ``Conv2d``, ``MaxPool2d`` and ``AvgPool2d``: ``output_size``,
-  ``check_image_batch``, padding, ``unfold`` (im2col) and its adjoint ``fold`` (col2im).
+  ``check_image_batch``, padding, ``im2col`` and its adjoint ``col2im``.
 
-``unfold`` and ``fold`` work in the layout one matrix product needs, cols of shape
+``im2col`` and ``col2im`` work in the layout one matrix product needs, cols of shape
 (C·kh·kw, N·OH·OW); ``torch.nn.functional.unfold`` returns (N, C·kh·kw, OH·OW) instead.
 """
 
@@ -65,7 +65,7 @@ def log_softmax(x, dim):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
 
 
-# --- sliding windows: sizes, unfold (im2col) and its adjoint fold (col2im) -----------------------------
+# --- sliding windows: sizes, im2col and its adjoint col2im ---------------------------------------------
 def output_size(size, kernel, stride, padding, *, who, axis):
     """OH = (H + 2p − k)/s + 1 along one axis, or a ``ShapeError`` explaining why it does not exist.
 
@@ -121,7 +121,7 @@ def window(u, v, out_hw, stride):
     return slice(u, u + sh * (oh - 1) + 1, sh), slice(v, v + sw * (ow - 1) + 1, sw)
 
 
-def unfold(x, kernel, stride, padding, out_hw, value=0.0):
+def im2col(x, kernel, stride, padding, out_hw, value=0.0):
     """im2col: (N, C, H, W) → cols of shape (C·kh·kw, N·OH·OW).
 
     Row (c, u, v) of ``cols`` holds, for every output pixel (n, i, j), the input value that
@@ -153,8 +153,8 @@ def add_into(view, values):
     view += values
 
 
-def fold(cols, x_shape, kernel, stride, padding, out_hw):
-    """col2im, the adjoint of ``unfold``: (C·kh·kw, N·OH·OW) → (N, C, H, W).
+def col2im(cols, x_shape, kernel, stride, padding, out_hw):
+    """col2im, the adjoint of ``im2col``: (C·kh·kw, N·OH·OW) → (N, C, H, W).
 
     Every input pixel was copied into one column entry per window that covers it, so its
     gradient is the *sum* of those entries: a scatter-add, done offset by offset (each (u, v)
