@@ -189,7 +189,7 @@ def strip_notebook(nb: dict) -> dict:
             # null, so checked cells get a count: their position among code cells, which is
             # deterministic and what a top-to-bottom run shows.
             kept = []
-            for out in cell.get("outputs", []):
+            for out in _merged_streams(cell.get("outputs", [])):
                 out = dict(out)
                 if "execution_count" in out:
                     out["execution_count"] = code_index
@@ -203,6 +203,20 @@ def strip_notebook(nb: dict) -> dict:
         else:
             cell["outputs"] = []
     return nb
+
+
+def _merged_streams(outputs: list) -> list:
+    """Consecutive prints to the same stream as one output. How the kernel splits a cell's text
+    into messages depends on timing; nbval joins them before comparing, so the stored form does too."""
+    merged = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None
+                and prev.get("output_type") == "stream" and prev.get("name") == out.get("name")):
+            merged[-1] = dict(prev, text=_source({"source": prev["text"]}) + _source({"source": out["text"]}))
+        else:
+            merged.append(out)
+    return merged
 
 
 def sync_notebook(nb: dict, root: Path = ROOT) -> dict:

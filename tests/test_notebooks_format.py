@@ -72,6 +72,18 @@ def test_drift_is_detected(tmp_path, monkeypatch):
     assert nbgen.drift(name) == [f"cell 1 ({name.split('_')[0]}-001): differs"]
 
 
+def test_stored_prints_do_not_depend_on_how_the_kernel_split_them():
+    split = [{"output_type": "stream", "name": "stdout", "text": "a\n"},
+             {"output_type": "stream", "name": "stdout", "text": ["b\n", "c\n"]},
+             {"output_type": "stream", "name": "stderr", "text": "warn\n"},
+             {"output_type": "stream", "name": "stdout", "text": "d\n"}]
+    cell = {"cell_type": "code", "source": "", "metadata": {"tags": [booktools.CHECK_OUTPUT_TAG]},
+            "outputs": split, "execution_count": 3}
+    stored = booktools.strip_notebook({"cells": [cell], "metadata": {}})["cells"][0]["outputs"]
+    assert [(o["name"], o["text"]) for o in stored] == [("stdout", "a\nb\nc\n"), ("stderr", "warn\n"),
+                                                        ("stdout", "d\n")]
+
+
 def test_version_and_repository_have_one_source():
     import nnlib
 
