@@ -1,10 +1,12 @@
 """Benchmark: one training step of the document's ConvNet (3×32×32 → 10), batch 64, cross-entropy, Adam.
 
-Measures in the same run (bench/harness.py says how): nnlib on NumPy (with nnlib.optim.Adam), nnlib on the torch
-backend (CPU, and CUDA/MPS when present) and PyTorch autograd with torch.optim.Adam, and prints
-the median time of each as a ratio to PyTorch on the same device (NumPy against torch CPU).
+Measures in the same run (bench/harness.py says how): nnlib on NumPy (with nnlib.optim.Adam),
+nnlib on the torch backend (CPU, and CUDA/MPS when present) and PyTorch autograd with
+torch.optim.Adam, and prints the median time of each as a ratio to PyTorch on the same device
+(NumPy against torch CPU).
 
-    python bench/convnet.py [--steps 10] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile] [--no-shared]
+    python bench/convnet.py [--steps 10] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile]
+                            [--no-shared]
 
 Targets: torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×. Timings on a shared machine
 are noisy: medians over repeats, and the spread (min–max) is printed too. With other
@@ -72,7 +74,8 @@ def torch_step_fn(device):
 def main():
     parser = harness.argument_parser(__doc__, steps=10, repeats=7)
     parser.add_argument("--no-shared", action="store_true",
-                        help="skip bench/threads.py (idle vs one busy process, library vs nnlib thread counts)")
+                        help="skip bench/threads.py (idle vs one busy process, "
+                             "library vs nnlib thread counts)")
     args = harness.parse_args(parser)
     contenders = harness.build_contenders(nnlib_step_fn, torch_step_fn, "PyTorch autograd")
     samples = harness.measure(contenders, args.steps, args.repeats, clock=harness.CLOCKS[args.clock])

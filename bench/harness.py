@@ -156,8 +156,8 @@ def report(title, contenders, samples, args, targets, extra_columns=(), notes=()
         row += "".join(f"{fn(c, t):>16}" for _, fn in extra_columns)
         print(row)
     print()
-    print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch on the same "
-          f"device (NumPy vs torch CPU); targets: {targets}")
+    print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch "
+          f"on the same device (NumPy vs torch CPU); targets: {targets}")
 
 
 def profile(contenders, steps, top=15):

@@ -109,7 +109,8 @@ def main():
                    f"{flops / 1e6:.0f} MFLOP per step", contenders, samples, args,
                    "torch backend ≤ 1.5×, NumPy ≤ 3×, ≥ 50 % of GEMM peak",
                    [("GFLOP/s", gflops), ("% of GEMM peak", share_of_peak)],
-                   ["GEMM peak (2048², float32): " + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items())])
+                   ["GEMM peak (2048², float32): "
+                    + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items())])
     if args.profile:
         harness.profile(contenders, args.steps)
 

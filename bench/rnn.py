@@ -74,7 +74,8 @@ def main():
     contenders = harness.build_contenders(nnlib_step_fn, torch_step_fn, "PyTorch nn.LSTM")
     samples = harness.measure(contenders, args.steps, args.repeats, clock=harness.CLOCKS[args.clock])
     harness.report(f"RNNModel: Embedding({VOCAB}, {EMBED}) → LSTM({EMBED}, {HIDDEN}, num_layers={LAYERS}) → "
-                   f"Linear({HIDDEN}, {VOCAB}); batch {BATCH}, T = {SEQ}; forward + backward + clip + Adam, float32",
+                   f"Linear({HIDDEN}, {VOCAB}); batch {BATCH}, T = {SEQ}; "
+                   "forward + backward + clip + Adam, float32",
                    contenders, samples, args, "torch backend ≤ 2×, NumPy ≤ 3×")
     if args.profile:
         harness.profile(contenders, args.steps)

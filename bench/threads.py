@@ -99,7 +99,8 @@ def main(argv=None):
     print(f"ConvNet training step as in chapter 4.1 (batch {BATCH}×3×32×32, float32, Adam), "
           f"{os.cpu_count()} CPUs; ms/step, median of {args.rounds} fresh processes (min–max)")
     print()
-    header = f"{'configuration':<34}{'threads torch/BLAS':>19}{'idle':>19}{'1 busy process':>19}{'busy/idle':>11}"
+    header = (f"{'configuration':<34}{'threads torch/BLAS':>19}{'idle':>19}{'1 busy process':>19}"
+              f"{'busy/idle':>11}")
     print(header)
     print("-" * len(header))
     for name, _, _ in configs:
@@ -107,8 +108,10 @@ def main(argv=None):
         ratio = statistics.median(busy) / statistics.median(idle)
         print(f"{name:<34}{threads[name]:>19}{cell(idle):>19}{cell(busy):>19}{ratio:>10.1f}×")
     print()
-    print("library threads: NNLIB_CPU_THREADS=0 (torch's and OpenBLAS's own counts, as before nnlib chose one);")
-    print("nnlib default: one thread for each (nnlib.set_cpu_threads). Busy: `python -c 'while True: pass'` beside it.")
+    print("library threads: NNLIB_CPU_THREADS=0 (torch's and OpenBLAS's own counts, "
+          "as before nnlib chose one);")
+    print("nnlib default: one thread for each (nnlib.set_cpu_threads). "
+          "Busy: `python -c 'while True: pass'` beside it.")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def dashboard_run(interval, steps, device):
 def adam_network_run(interval, steps, device):
     X, y = load_digits_data()
     X, y = nnlib.to_device(X, device), nnlib.to_device(y, device)
-    target = ModelTarget(lambda: build_mlp(64, 10, 2, 64, "relu", "he").to(device), nnlib.nn.CrossEntropyLoss(), X, y)
+    target = ModelTarget(lambda: build_mlp(64, 10, 2, 64, "relu", "he").to(device),
+                         nnlib.nn.CrossEntropyLoss(), X, y)
     a = AdamExplorer(target, lr=1e-3, min_interval=interval)
     return timed(a, a.run, steps)
 
@@ -60,8 +61,10 @@ def main():
     parser.add_argument("--interval", type=float, default=0.15)
     parser.add_argument("--device", default="numpy")
     args = parser.parse_args()
-    print(f"device {args.device}; live redraw interval {args.interval} s; median of {args.repeats} interleaved runs\n")
-    header = f"{'widget':<58}{'steps/s live':>14}{'steps/s off':>13}{'redraws/s':>11}{'overhead':>10}{'ms/redraw':>11}"
+    print(f"device {args.device}; live redraw interval {args.interval} s; "
+          f"median of {args.repeats} interleaved runs\n")
+    header = (f"{'widget':<58}{'steps/s live':>14}{'steps/s off':>13}{'redraws/s':>11}{'overhead':>10}"
+              f"{'ms/redraw':>11}")
     print(header)
     print("-" * len(header))
     for name, run, scale in CASES:

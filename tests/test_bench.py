@@ -30,7 +30,8 @@ harness = load_harness()
 def run_in_bench(args):
     """Run Python in bench/, as ``python bench/x.py`` runs there, with this checkout's nnlib."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, *args], cwd=BENCH, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *args], cwd=BENCH, env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_every_benchmark_imports_and_parses_its_options():
@@ -59,7 +60,8 @@ def test_counts_must_be_positive(option, capsys):
 def test_threads_option_sets_nnlibs_and_torchs_count():
     # In a fresh process: the thread count is process-wide.
     out = run_in_bench(["-c", "import harness, nnlib, torch\n"
-                              "harness.parse_args(harness.argument_parser('x', steps=1, repeats=1), ['--threads', '2'])\n"
+                              "parser = harness.argument_parser('x', steps=1, repeats=1)\n"
+                              "harness.parse_args(parser, ['--threads', '2'])\n"
                               "print(nnlib.cpu_threads(), torch.get_num_threads())"])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["2", "2"]
@@ -87,16 +89,16 @@ def test_contenders_are_timed_and_compared_with_pytorch_on_their_device(capsys):
         assert samples[c.name] == pytest.approx([0.002 if c.is_reference else 0.004] * 3), c.name
 
     args = harness.argument_parser("x", steps=5, repeats=3).parse_args([])
-    harness.report("A step", contenders, samples, args, "≤ 3×", [("double", lambda c, t: f"{2 * t * 1e3:.0f}")],
-                   ["a note"])
+    harness.report("A step", contenders, samples, args, "≤ 3×",
+                   [("double", lambda c, t: f"{2 * t * 1e3:.0f}")], ["a note"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("A step; torch ") and lines[0].endswith("; wall clock")
     assert lines[1] == "a note"
     rows = {line[:28].strip(): line.split() for line in lines[5:5 + len(contenders)]}
     assert rows["nnlib (NumPy)"][-2:] == ["2.00×", "8"]             # against PyTorch on the CPU
     assert rows["PyTorch (cpu)"][-2:] == ["1.00×", "4"]
-    assert lines[-1] == ("median of 3 repeats × 5 steps; ratio = median / median of PyTorch on the same device "
-                         "(NumPy vs torch CPU); targets: ≤ 3×")
+    assert lines[-1] == ("median of 3 repeats × 5 steps; ratio = median / median of PyTorch on the same "
+                         "device (NumPy vs torch CPU); targets: ≤ 3×")
 
 
 def test_busy_process_runs_in_its_own_session_until_the_block_ends():

@@ -1,12 +1,13 @@
 """nnlib.torch_models holds the source document's code: each class is, node for node, the copy
-that its chapter prints (the chapters keep their own verbatim copy), and with the same seed it
-builds the same weights and computes the same outputs as the chapter's class."""
+that its chapter prints (the chapters keep their own verbatim copy; their source is
+chapters/<name>.md), and with the same seed it builds the same weights and computes the same
+outputs as the chapter's class."""
 
 import ast
 import inspect
-import json
 from pathlib import Path
 
+import jupytext
 import numpy as np
 import pytest
 
@@ -14,7 +15,7 @@ torch = pytest.importorskip("torch")
 from nnlib import torch_models  # noqa: E402  (needs torch)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTER_OF = {"ConvNet": ROOT / "chapters" / "ch04_1_cnn.ipynb", "RNNModel": ROOT / "chapters" / "ch04_2_rnn.ipynb"}
+CHAPTER_OF = {"ConvNet": ROOT / "chapters" / "ch04_1_cnn.md", "RNNModel": ROOT / "chapters" / "ch04_2_rnn.md"}
 ARGUMENTS = {"ConvNet": (), "RNNModel": (11, 4, 5, 2)}  # vocab, embed, hidden, layers
 
 
@@ -33,17 +34,18 @@ def chapter_definition(name):
     cell executes (4.2 keeps the document's text in ``DOCUMENT_CODE``); both are searched."""
     path = CHAPTER_OF[name]
     found = []
-    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-        source = "".join(cell["source"])
+    for cell in jupytext.reads(path.read_text(encoding="utf-8"), fmt="md:myst").cells:
+        source = cell["source"]
         if cell["cell_type"] != "code" or f"class {name}(" not in source:
             continue
         tree = ast.parse(source)
         code_strings = [ast.parse(node.value) for node in ast.walk(tree)
-                        if isinstance(node, ast.Constant) and isinstance(node.value, str) and f"class {name}(" in node.value]
+                        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                        and f"class {name}(" in node.value]
         found += [module for module in [tree, *code_strings] if defines(module, name)]
     assert len(found) == 1, f"{path.name}: expected one definition of class {name}, found {len(found)}"
-    body = [s for s in found[0].body
-            if isinstance(s, (ast.Import, ast.ImportFrom)) or (isinstance(s, ast.ClassDef) and s.name == name)]
+    module, imports = found[0], (ast.Import, ast.ImportFrom)
+    body = [s for s in module.body if isinstance(s, imports) or s is class_node(module, name)]
     return ast.Module(body=body, type_ignores=[])
 
 
@@ -74,7 +76,7 @@ def tensors(output):
 def test_class_is_the_chapters_code(name):
     ours = class_node(ast.parse(inspect.getsource(torch_models)), name)
     theirs = class_node(chapter_definition(name), name)
-    assert ast.dump(ours) == ast.dump(theirs), f"nnlib.torch_models.{name} differs from {CHAPTER_OF[name].name}"
+    assert ast.dump(ours) == ast.dump(theirs), f"nnlib.torch_models.{name} differs from {CHAPTER_OF[name]}"
 
 
 @pytest.mark.parametrize("name", CHAPTER_OF)
