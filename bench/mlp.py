@@ -5,18 +5,16 @@ NumPy, nnlib on the torch backend (CPU, and CUDA/MPS when present) and PyTorch a
 prints each as a ratio to PyTorch on the same device, plus the achieved GFLOP/s next to the
 machine's measured GEMM GFLOP/s.
 
-    python bench/mlp.py [--steps 50] [--repeats 7] [--threads N]
+    python bench/mlp.py [--steps 50] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile]
 
 Targets: torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×, step ≥ 50 % of GEMM peak.
 """
 
-import argparse
-
 import numpy as np
 import torch
 
+import harness
 import nnlib
-from harness import Contender, limit_threads, measure, report, time_steps
 from nnlib import nn
 
 SIZES = (784, 256, 256, 10)
@@ -32,14 +30,15 @@ def step_flops(batch=BATCH, sizes=SIZES):
     return 2 * (3 * macs - batch * layers[0][0] * layers[0][1])
 
 
-def gemm_gflops(device, n=2048, repeats=5):
-    """Peak-ish float32 GEMM throughput of this machine for one backend."""
+def gemm_gflops(device, clock, n=2048, repeats=5):
+    """Peak-ish float32 GEMM throughput of this machine for one backend, timed with ``clock``
+    (the steps' clock, so that the share of the peak compares like with like)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     if device != "numpy":
         a, b = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
-    return 2 * n**3 / min(time_steps(lambda: a @ b, device, 1) for _ in range(repeats)) / 1e9
+    return 2 * n**3 / min(harness.time_steps(lambda: a @ b, device, 1, clock) for _ in range(repeats)) / 1e9
 
 
 def make_data(device):
@@ -92,27 +91,13 @@ def torch_step_fn(device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="threads for torch and NumPy's BLAS (default: nnlib's, one each)")
-    args = parser.parse_args()
-    if args.threads:
-        limit_threads(args.threads)
-
-    torch_devices = [d for d in nnlib.available_devices() if d != "numpy"]
-    contenders = [Contender("nnlib (NumPy)", "numpy", nnlib_step_fn("numpy"), "cpu")]
-    for dev in torch_devices:
-        contenders.append(Contender(f"nnlib (torch {dev})", dev, nnlib_step_fn(dev), dev))
-        contenders.append(Contender(f"PyTorch autograd ({dev})", dev, torch_step_fn(dev), dev))
-    samples = measure(contenders, args.steps, args.repeats, warmup=10)
+    args = harness.parse_args(harness.argument_parser(__doc__, steps=50, repeats=7))
+    contenders = harness.build_contenders(nnlib_step_fn, torch_step_fn, "PyTorch autograd")
+    clock = harness.CLOCKS[args.clock]
+    samples = harness.measure(contenders, args.steps, args.repeats, warmup=10, clock=clock)
 
     flops = step_flops()
-    peaks = {"numpy": gemm_gflops("numpy")} | {d: gemm_gflops(d) for d in torch_devices}
-    print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, forward + backward + SGD step, float32; "
-          f"{flops / 1e6:.0f} MFLOP per step; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("GEMM peak (2048², float32): " + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items()))
-    print()
+    peaks = {d: gemm_gflops(d, clock) for d in ["numpy", *harness.torch_devices()]}
 
     def gflops(c, t):
         return f"{flops / t / 1e9:.1f}"
@@ -120,11 +105,14 @@ def main():
     def share_of_peak(c, t):
         return f"{100 * flops / t / 1e9 / peaks[c.device]:.0f}%"
 
-    report(contenders, samples, {d: f"PyTorch autograd ({d})" for d in torch_devices},
-           [("GFLOP/s", gflops), ("% of GEMM peak", share_of_peak)])
-    print()
-    print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch autograd "
-          "on the same device (NumPy vs torch CPU); targets: torch backend ≤ 1.5×, NumPy ≤ 3×, ≥ 50 % of GEMM peak")
+    harness.report(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, forward + backward + SGD step, float32; "
+                   f"{flops / 1e6:.0f} MFLOP per step", contenders, samples, args,
+                   "torch backend ≤ 1.5×, NumPy ≤ 3×, ≥ 50 % of GEMM peak",
+                   [("GFLOP/s", gflops), ("% of GEMM peak", share_of_peak)],
+                   ["GEMM peak (2048², float32): "
+                    + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items())])
+    if args.profile:
+        harness.profile(contenders, args.steps)
 
 
 if __name__ == "__main__":

@@ -7,40 +7,22 @@ present) and PyTorch autograd with nn.LSTM (bench/harness.py says how), each as 
 device (NumPy against torch CPU). Medians over repeats: the machine may be shared, so single
 timings are noisy.
 
-    python bench/rnn.py [--steps 20] [--repeats 7] [--threads N] [--profile]
+    python bench/rnn.py [--steps 20] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile]
 
 Targets: torch backend ≤ 2× PyTorch, NumPy backend ≤ 3×.
 """
 
-import argparse
-
 import numpy as np
 import torch
 
+import harness
 import nnlib
-from harness import Contender, limit_threads, measure, report
-from nnlib import nn, optim
+from nnlib import nn, optim, torch_models
 from nnlib.models import RNNModel
 
 VOCAB, EMBED, HIDDEN, LAYERS = 2000, 128, 128, 2
 BATCH, SEQ = 32, 35
 LR, MAX_NORM = 1e-3, 5.0
-
-
-class TorchRNNModel(torch.nn.Module):
-    """The document's PyTorch model, as written there."""
-
-    def __init__(self, vocab_size, embed_size, hidden_size, num_layers):
-        super().__init__()
-        self.embed = torch.nn.Embedding(vocab_size, embed_size)
-        self.rnn = torch.nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True)
-        self.fc = torch.nn.Linear(hidden_size, vocab_size)
-
-    def forward(self, x, h0, c0):
-        embed = self.embed(x)
-        out, (h, c) = self.rnn(embed, (h0, c0))
-        out = self.fc(out[:, -1, :])
-        return out, (h, c)
 
 
 def make_data(device):
@@ -72,7 +54,7 @@ def nnlib_step_fn(device):
 
 def torch_step_fn(device):
     torch.manual_seed(0)
-    model = TorchRNNModel(VOCAB, EMBED, HIDDEN, LAYERS).to(device)
+    model = torch_models.RNNModel(VOCAB, EMBED, HIDDEN, LAYERS).to(device)
     criterion = torch.nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     x, y, h0, c0 = make_data(device)
@@ -88,39 +70,15 @@ def torch_step_fn(device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for torch and for NumPy's BLAS alike (default: nnlib's, one each)")
-    parser.add_argument("--profile", action="store_true", help="cProfile 20 steps of nnlib (NumPy) and exit")
-    args = parser.parse_args()
-    if args.threads:
-        limit_threads(args.threads)
+    args = harness.parse_args(harness.argument_parser(__doc__, steps=20, repeats=7))
+    contenders = harness.build_contenders(nnlib_step_fn, torch_step_fn, "PyTorch nn.LSTM")
+    samples = harness.measure(contenders, args.steps, args.repeats, clock=harness.CLOCKS[args.clock])
+    harness.report(f"RNNModel: Embedding({VOCAB}, {EMBED}) → LSTM({EMBED}, {HIDDEN}, num_layers={LAYERS}) → "
+                   f"Linear({HIDDEN}, {VOCAB}); batch {BATCH}, T = {SEQ}; "
+                   "forward + backward + clip + Adam, float32",
+                   contenders, samples, args, "torch backend ≤ 2×, NumPy ≤ 3×")
     if args.profile:
-        import cProfile
-        import pstats
-        step = nnlib_step_fn("numpy")
-        step()
-        cProfile.runctx("for _ in range(20): step()", globals(), {"step": step}, "/tmp/rnn.prof")
-        pstats.Stats("/tmp/rnn.prof").sort_stats("tottime").print_stats(15)
-        return
-
-    torch_devices = [d for d in nnlib.available_devices() if d != "numpy"]
-    contenders = [Contender("nnlib (NumPy)", "numpy", nnlib_step_fn("numpy"), "cpu")]
-    for dev in torch_devices:
-        contenders.append(Contender(f"nnlib (torch {dev})", dev, nnlib_step_fn(dev), dev))
-        contenders.append(Contender(f"PyTorch nn.LSTM ({dev})", dev, torch_step_fn(dev), dev))
-    samples = measure(contenders, args.steps, args.repeats)
-
-    print(f"RNNModel: Embedding({VOCAB}, {EMBED}) → LSTM({EMBED}, {HIDDEN}, num_layers={LAYERS}) → "
-          f"Linear({HIDDEN}, {VOCAB}); batch {BATCH}, T = {SEQ}; forward + backward + clip + Adam, float32; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print()
-    report(contenders, samples, {d: f"PyTorch nn.LSTM ({d})" for d in torch_devices})
-    print()
-    print(f"median of {args.repeats} repeats × {args.steps} steps; ratio = median / median of PyTorch on the "
-          f"same device (NumPy vs torch CPU); targets: torch backend ≤ 2×, NumPy ≤ 3×")
+        harness.profile(contenders, args.steps)
 
 
 if __name__ == "__main__":

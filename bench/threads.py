@@ -18,6 +18,7 @@ busy process takes one of the two cores.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -25,7 +26,10 @@ import subprocess
 import sys
 import time
 
-BATCH = 32
+import harness
+import nnlib
+
+BATCH, LR = 32, 5e-3
 CONFIGS = [  # (name, nnlib device, extra environment)
     ("nnlib (NumPy), library threads", "numpy", {"NNLIB_CPU_THREADS": "0"}),
     ("nnlib (NumPy), nnlib default", "numpy", {}),
@@ -38,34 +42,18 @@ CLEARED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NN
 
 def worker(device, seconds):
     """Print a JSON line: median seconds per step, and the thread counts the step ran with."""
-    import numpy as np
     import torch
     from threadpoolctl import threadpool_info
 
-    import nnlib
-    from nnlib import models, nn, optim
+    import convnet
 
-    nnlib.manual_seed(0)
-    model = models.ConvNet().to(device)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = optim.Adam(model.parameters(), lr=5e-3)
-    rng = np.random.default_rng(0)
-    x = nnlib.to_device(rng.standard_normal((BATCH, 3, 32, 32), dtype=np.float32), device)
-    y = nnlib.to_device(rng.integers(0, 10, size=BATCH), device)
-
-    def step():
-        optimizer.zero_grad()
-        loss = criterion(model(x), y)
-        model.backward(criterion.backward(), input_grad=False)
-        optimizer.step()
-        float(loss)
-
+    step = convnet.nnlib_step_fn(device, batch=BATCH, lr=LR)
     for _ in range(3):
-        step()
+        float(step())
     times, end = [], time.perf_counter() + seconds
     while len(times) < 5 or time.perf_counter() < end and len(times) < 200:
         t0 = time.perf_counter()
-        step()
+        float(step())  # reads the loss, as the chapter's training loop does
         times.append(time.perf_counter() - t0)
     blas = sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
     print(json.dumps({"seconds": statistics.median(times), "torch_threads": torch.get_num_threads(),
@@ -76,28 +64,22 @@ def run_worker(device, extra_env, seconds, busy):
     env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV} | extra_env
     # Each in its own session, as a Jupyter kernel and another program are: Linux then schedules
     # them as separate groups (autogroup), which is what makes waiting threads so costly.
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True) if busy else None
-    try:
+    with harness.busy_process() if busy else contextlib.nullcontext():
         out = subprocess.run([sys.executable, __file__, "--worker", device, "--seconds", str(seconds)],
                              env=env, capture_output=True, text=True, check=True, timeout=600,
                              start_new_session=True)
-    finally:
-        if hog is not None:
-            hog.kill()
-            hog.wait()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=harness.positive_int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per run (at least 5 steps)")
     parser.add_argument("--worker", metavar="DEVICE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker, args.seconds)
         return
-    import nnlib
 
     configs = [c for c in CONFIGS if c[1] in nnlib.available_devices()]
     samples = {(name, busy): [] for name, _, _ in configs for busy in (False, True)}
@@ -117,7 +99,8 @@ def main(argv=None):
     print(f"ConvNet training step as in chapter 4.1 (batch {BATCH}×3×32×32, float32, Adam), "
           f"{os.cpu_count()} CPUs; ms/step, median of {args.rounds} fresh processes (min–max)")
     print()
-    header = f"{'configuration':<34}{'threads torch/BLAS':>19}{'idle':>19}{'1 busy process':>19}{'busy/idle':>11}"
+    header = (f"{'configuration':<34}{'threads torch/BLAS':>19}{'idle':>19}{'1 busy process':>19}"
+              f"{'busy/idle':>11}")
     print(header)
     print("-" * len(header))
     for name, _, _ in configs:
@@ -125,8 +108,10 @@ def main(argv=None):
         ratio = statistics.median(busy) / statistics.median(idle)
         print(f"{name:<34}{threads[name]:>19}{cell(idle):>19}{cell(busy):>19}{ratio:>10.1f}×")
     print()
-    print("library threads: NNLIB_CPU_THREADS=0 (torch's and OpenBLAS's own counts, as before nnlib chose one);")
-    print("nnlib default: one thread for each (nnlib.set_cpu_threads). Busy: `python -c 'while True: pass'` beside it.")
+    print("library threads: NNLIB_CPU_THREADS=0 (torch's and OpenBLAS's own counts, "
+          "as before nnlib chose one);")
+    print("nnlib default: one thread for each (nnlib.set_cpu_threads). "
+          "Busy: `python -c 'while True: pass'` beside it.")
 
 
 if __name__ == "__main__":

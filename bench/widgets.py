@@ -16,39 +16,37 @@ import time
 
 import numpy as np
 
-from nnlib.widgets import AdamExplorer, GradientFlowDashboard, ModelTarget
-
 import nnlib
+from nnlib.widgets import AdamExplorer, GradientFlowDashboard, ModelTarget
+from nnlib.widgets.gradient_flow import build_mlp, load_digits_data
+
+
+def timed(widget, run, steps):
+    """Seconds that ``run(steps)`` takes, and how many times ``widget`` redrew meanwhile."""
+    widget.redraws = 0
+    t0 = time.perf_counter()
+    run(steps)
+    return time.perf_counter() - t0, widget.redraws
 
 
 def dashboard_run(interval, steps, device):
     d = GradientFlowDashboard(depth=6, width=64, activation="relu", init="he", lr=0.05, device=device,
                               min_interval=interval)
-    d.redraws = 0
-    t0 = time.perf_counter()
-    d.train(steps)
-    return time.perf_counter() - t0, d.redraws
+    return timed(d, d.train, steps)
 
 
 def adam_network_run(interval, steps, device):
-    from nnlib.widgets.gradient_flow import build_mlp, load_digits_data
-
     X, y = load_digits_data()
     X, y = nnlib.to_device(X, device), nnlib.to_device(y, device)
-    target = ModelTarget(lambda: build_mlp(64, 10, 2, 64, "relu", "he").to(device), nnlib.nn.CrossEntropyLoss(), X, y)
+    target = ModelTarget(lambda: build_mlp(64, 10, 2, 64, "relu", "he").to(device),
+                         nnlib.nn.CrossEntropyLoss(), X, y)
     a = AdamExplorer(target, lr=1e-3, min_interval=interval)
-    a.redraws = 0
-    t0 = time.perf_counter()
-    a.run(steps)
-    return time.perf_counter() - t0, a.redraws
+    return timed(a, a.run, steps)
 
 
 def adam_surface_run(interval, steps, device):
     a = AdamExplorer("rosenbrock", lr=0.05, min_interval=interval)
-    a.redraws = 0
-    t0 = time.perf_counter()
-    a.run(steps)
-    return time.perf_counter() - t0, a.redraws
+    return timed(a, a.run, steps)
 
 
 CASES = [("梯度流仪表盘 GradientFlowDashboard (MLP 64-6×64-10, digits)", dashboard_run, 1.0),
@@ -63,8 +61,10 @@ def main():
     parser.add_argument("--interval", type=float, default=0.15)
     parser.add_argument("--device", default="numpy")
     args = parser.parse_args()
-    print(f"device {args.device}; live redraw interval {args.interval} s; median of {args.repeats} interleaved runs\n")
-    header = f"{'widget':<58}{'steps/s live':>14}{'steps/s off':>13}{'redraws/s':>11}{'overhead':>10}{'ms/redraw':>11}"
+    print(f"device {args.device}; live redraw interval {args.interval} s; "
+          f"median of {args.repeats} interleaved runs\n")
+    header = (f"{'widget':<58}{'steps/s live':>14}{'steps/s off':>13}{'redraws/s':>11}{'overhead':>10}"
+              f"{'ms/redraw':>11}")
     print(header)
     print("-" * len(header))
     for name, run, scale in CASES:

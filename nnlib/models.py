@@ -1,5 +1,5 @@
 """Models of the source document, rebuilt from nnlib layers with the document's attribute names,
-so that the weights of the document's PyTorch models load into them unchanged."""
+so that the weights of the document's PyTorch models (``nnlib.torch_models``) load into them unchanged."""
 
 import math
 

@@ -1,40 +1,17 @@
-"""nnlib.models.ConvNet against the source document's PyTorch ConvNet: same state_dict keys,
-weights load both ways, outputs and all gradients agree (float64 1e-10, float32 1e-5)."""
+"""nnlib.models.ConvNet against the source document's PyTorch ConvNet (nnlib.torch_models): same
+state_dict keys, weights load both ways, outputs and all gradients agree (float64 1e-10, float32 1e-5)."""
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 import nnlib
 from nnlib import gradcheck as gc
-from nnlib import nn
+from nnlib import nn, torch_models
 from nnlib.backend import device_of, to_device, to_numpy
 from nnlib.errors import ShapeError
 from nnlib.models import ConvNet
 from nnlib_cases import assert_close
-
-
-class DocumentConvNet(torch.nn.Module):
-    """The class from the source document (section 4.1), as printed there."""
-
-    def __init__(self):
-        super(DocumentConvNet, self).__init__()
-        self.conv1 = torch.nn.Conv2d(3, 6, 5)
-        self.pool = torch.nn.MaxPool2d(2, 2)
-        self.conv2 = torch.nn.Conv2d(6, 16, 5)
-        self.fc1 = torch.nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = torch.nn.Linear(120, 84)
-        self.fc3 = torch.nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = x.view(-1, 16 * 5 * 5)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        x = self.fc3(x)
-        return x
 
 
 def images(n=3, dtype="float64", seed=0):
@@ -42,7 +19,7 @@ def images(n=3, dtype="float64", seed=0):
 
 
 def test_module_tree_and_state_dict_keys_are_the_documents():
-    ours, theirs = ConvNet(), DocumentConvNet()
+    ours, theirs = ConvNet(), torch_models.ConvNet()
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert [name for name, _ in ours.named_children()] == [name for name, _ in theirs.named_children()]
     for key, value in theirs.state_dict().items():
@@ -52,7 +29,7 @@ def test_module_tree_and_state_dict_keys_are_the_documents():
 @pytest.mark.parametrize("loss", [False, True], ids=["projection", "cross-entropy"])
 def test_outputs_and_all_gradients_match_the_document_model(device, float_dtype, loss):
     torch.manual_seed(0)
-    theirs = DocumentConvNet().to(getattr(torch, float_dtype))
+    theirs = torch_models.ConvNet().to(getattr(torch, float_dtype))
     ours = ConvNet(dtype=float_dtype)
     ours.load_state_dict(theirs.state_dict())
     ours.to(device)
@@ -72,7 +49,7 @@ def test_outputs_and_all_gradients_match_the_document_model(device, float_dtype,
 def test_weights_go_back_to_pytorch_unchanged():
     nnlib.manual_seed(3)
     ours = ConvNet(dtype="float64")
-    theirs = DocumentConvNet().double()
+    theirs = torch_models.ConvNet().double()
     theirs.load_state_dict({k: torch.as_tensor(v) for k, v in ours.state_dict().items()})
     x = images()
     np.testing.assert_allclose(to_numpy(ours(x)), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-14)
@@ -95,7 +72,7 @@ def test_a_short_training_run_matches_pytorch():
     """Three Adam steps on the same batch: the weights stay together (float64)."""
     from nnlib import optim
     torch.manual_seed(1)
-    theirs = DocumentConvNet().double()
+    theirs = torch_models.ConvNet().double()
     ours = ConvNet(dtype="float64")
     ours.load_state_dict(theirs.state_dict())
     x, y = images(4, seed=2), np.random.default_rng(2).integers(0, 10, size=4)

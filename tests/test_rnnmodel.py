@@ -1,4 +1,5 @@
-"""The document's RNNModel and the every-step RNNLanguageModel against their PyTorch twins."""
+"""The document's RNNModel and the every-step RNNLanguageModel against their PyTorch twins
+(the document's own class from nnlib.torch_models; the every-step model's twin below)."""
 
 import numpy as np
 import pytest
@@ -10,24 +11,9 @@ from nnlib.models import RNNLanguageModel, RNNModel
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
+from nnlib import torch_models  # noqa: E402  (needs torch)
 
 TOL = {"float64": 1e-10, "float32": 1e-5}
-
-
-class DocumentRNNModel(tnn.Module):
-    """Section 4.2 of the source document, as written there."""
-
-    def __init__(self, vocab_size, embed_size, hidden_size, num_layers):
-        super(DocumentRNNModel, self).__init__()
-        self.embed = tnn.Embedding(vocab_size, embed_size)
-        self.rnn = tnn.LSTM(embed_size, hidden_size, num_layers, batch_first=True)
-        self.fc = tnn.Linear(hidden_size, vocab_size)
-
-    def forward(self, x, h0, c0):
-        embed = self.embed(x)
-        out, (h, c) = self.rnn(embed, (h0, c0))
-        out = self.fc(out[:, -1, :])
-        return out, (h, c)
 
 
 class TorchLanguageModel(tnn.Module):
@@ -59,7 +45,7 @@ def close(ours, theirs, dtype, what):
 @pytest.mark.parametrize("state_grad", [False, True])
 def test_document_model_loads_and_matches(device, float_dtype, num_layers, state_grad):
     vocab, embed, hidden, n, t = 11, 4, 5, 3, 6
-    ref = DocumentRNNModel(vocab, embed, hidden, num_layers).to(getattr(torch, float_dtype))
+    ref = torch_models.RNNModel(vocab, embed, hidden, num_layers).to(getattr(torch, float_dtype))
     tdev = "cpu" if device == "numpy" else device
     ref = ref.to(tdev)
     model = RNNModel(vocab, embed, hidden, num_layers, dtype=float_dtype).to(device)
@@ -90,7 +76,7 @@ def test_document_model_loads_and_matches(device, float_dtype, num_layers, state
 
 def test_weights_go_back_into_the_document_model():
     model = RNNModel(9, 3, 4, 2)
-    ref = DocumentRNNModel(9, 3, 4, 2)
+    ref = torch_models.RNNModel(9, 3, 4, 2)
     ref.load_state_dict({k: torch.as_tensor(v) for k, v in model.state_dict().items()})
     x = np.random.default_rng(0).integers(0, 9, (2, 5))
     zeros = np.zeros((2, 2, 4), np.float32)

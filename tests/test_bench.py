@@ -1,0 +1,108 @@
+"""The benchmarks start, and their shared harness (bench/harness.py) builds, times and reports
+the contenders as it says. No timing is asserted: a fake clock stands in for the real one."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+SCRIPTS = ("mlp.py", "convnet.py", "rnn.py", "threads.py", "widgets.py")
+
+
+def load_harness():
+    """bench/harness.py as a module (bench/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("harness", BENCH / "harness.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+harness = load_harness()
+
+
+def run_in_bench(args):
+    """Run Python in bench/, as ``python bench/x.py`` runs there, with this checkout's nnlib."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, *args], cwd=BENCH, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_every_benchmark_imports_and_parses_its_options():
+    # One process for all: each script runs as ``python bench/x.py --help`` would run it.
+    out = run_in_bench(["-c", "import runpy, sys\n"
+                              f"for script in {SCRIPTS!r}:\n"
+                              "    sys.argv = [script, '--help']\n"
+                              "    try:\n"
+                              "        runpy.run_path(script, run_name='__main__')\n"
+                              "    except SystemExit as exit:\n"
+                              "        assert exit.code == 0, script\n"
+                              "    print('started', script)"])
+    assert out.returncode == 0, out.stderr
+    assert [line for line in out.stdout.splitlines() if line.startswith("started")] == [
+        f"started {script}" for script in SCRIPTS]
+
+
+@pytest.mark.parametrize("option", ["--steps", "--repeats", "--threads"])
+def test_counts_must_be_positive(option, capsys):
+    parser = harness.argument_parser("a benchmark", steps=3, repeats=2)
+    with pytest.raises(SystemExit):
+        parser.parse_args([option, "0"])
+    assert f"argument {option}: expected a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_threads_option_sets_nnlibs_and_torchs_count():
+    # In a fresh process: the thread count is process-wide.
+    out = run_in_bench(["-c", "import harness, nnlib, torch\n"
+                              "parser = harness.argument_parser('x', steps=1, repeats=1)\n"
+                              "harness.parse_args(parser, ['--threads', '2'])\n"
+                              "print(nnlib.cpu_threads(), torch.get_num_threads())"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "2"]
+
+
+def test_contenders_are_timed_and_compared_with_pytorch_on_their_device(capsys):
+    now = [0.0]
+
+    def step_fn(seconds):
+        def build(device):
+            def step():
+                now[0] += seconds
+            return step
+        return build
+
+    contenders = harness.build_contenders(step_fn(0.004), step_fn(0.002), "PyTorch")
+    devices = harness.torch_devices()
+    assert [c.name for c in contenders] == ["nnlib (NumPy)"] + [
+        name for d in devices for name in (f"nnlib (torch {d})", f"PyTorch ({d})")]
+    assert [c.is_reference for c in contenders] == [False] + [False, True] * len(devices)
+    assert contenders[0].reference == "cpu"
+
+    samples = harness.measure(contenders, steps=5, repeats=3, warmup=1, clock=lambda: now[0], pause=0)
+    for c in contenders:
+        assert samples[c.name] == pytest.approx([0.002 if c.is_reference else 0.004] * 3), c.name
+
+    args = harness.argument_parser("x", steps=5, repeats=3).parse_args([])
+    harness.report("A step", contenders, samples, args, "≤ 3×",
+                   [("double", lambda c, t: f"{2 * t * 1e3:.0f}")], ["a note"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("A step; torch ") and lines[0].endswith("; wall clock")
+    assert lines[1] == "a note"
+    rows = {line[:28].strip(): line.split() for line in lines[5:5 + len(contenders)]}
+    assert rows["nnlib (NumPy)"][-2:] == ["2.00×", "8"]             # against PyTorch on the CPU
+    assert rows["PyTorch (cpu)"][-2:] == ["1.00×", "4"]
+    assert lines[-1] == ("median of 3 repeats × 5 steps; ratio = median / median of PyTorch on the same "
+                         "device (NumPy vs torch CPU); targets: ≤ 3×")
+
+
+def test_busy_process_runs_in_its_own_session_until_the_block_ends():
+    with harness.busy_process() as hog:
+        assert hog.poll() is None
+        assert os.getsid(hog.pid) == hog.pid != os.getsid(0)
+    assert hog.poll() is not None
