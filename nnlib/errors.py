@@ -18,6 +18,11 @@ class DeviceError(ValueError):
     """Arrays live on different backends/devices (e.g. a NumPy input to a model on ``cuda``)."""
 
 
+class UnsupportedError(NotImplementedError):
+    """PyTorch accepts this argument value, nnlib does not implement it (the message names the
+    argument, the value, and what nnlib supports). Never raised for a value PyTorch refuses too."""
+
+
 class StateDictError(ValueError):
     """``load_state_dict`` got missing or unexpected keys, or arrays of the wrong shape."""
 

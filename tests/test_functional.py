@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from nnlib.backend import to_device, to_numpy
-from nnlib.errors import DTypeError, ShapeError
+from nnlib.errors import DTypeError, ShapeError, UnsupportedError
+from nnlib.nn import functional as F
 from nnlib.nn.functional import log_softmax
 
 
@@ -44,9 +45,28 @@ def test_log_softmax_along_another_dim_is_the_transpose(device):
 
 
 def test_log_softmax_rejects_a_dim_outside_the_input_and_non_arrays():
-    with pytest.raises(ShapeError, match=r"dim must be an integer in \[-2, 1\] for an input of shape \(6, 5\), got 2"):
+    message = r"dim must be an integer in \[-2, 1\] for an input of shape \(6, 5\), got 2"
+    with pytest.raises(ShapeError, match=message):
         log_softmax(np.zeros((6, 5)), dim=2)
     with pytest.raises(ShapeError, match="got None"):
         log_softmax(np.zeros((6, 5)), dim=None)
     with pytest.raises(DTypeError, match="NumPy array or torch tensor, got list"):
         log_softmax([1.0, 2.0], dim=0)
+
+
+def test_flags_must_be_bools():
+    assert F.check_bool(np.bool_(True), "batch_first", "LSTM") is True
+    for bad in ("False", 0, 1, None):
+        with pytest.raises(TypeError, match=r"LSTM: batch_first must be True or False, got"):
+            F.check_bool(bad, "batch_first", "LSTM")
+
+
+def test_unimplemented_values_are_refused_by_name():
+    assert F.check_supported("zeros", ("zeros",), "padding_mode", "Conv2d") == "zeros"
+    assert F.check_supported(None, (None,), "max_norm", "Embedding") is None
+    refused = (r"Conv2d: padding_mode='circular' is not implemented in nnlib; "
+               r"it supports padding_mode='zeros' or 'reflect'")
+    with pytest.raises(UnsupportedError, match=refused):
+        F.check_supported("circular", ("zeros", "reflect"), "padding_mode", "Conv2d")
+    with pytest.raises(UnsupportedError, match="groups=True"):
+        F.check_supported(True, (1,), "groups", "Conv2d")  # True == 1, but it is not the int 1

@@ -3,7 +3,8 @@
 Everything here is a plain function of arrays (no parameters, nothing saved for backward), so
 that each layer file holds only its layer and imports what it shares from here:
 
-- constructor checks: ``check_positive_int``, ``pair``;
+- constructor checks: ``check_positive_int``, ``pair``, ``check_bool``, and ``check_supported``,
+  which refuses (``UnsupportedError``, naming the argument) a value PyTorch accepts but nnlib lacks;
 - ``step_of`` (the 0/1 derivative of ReLU) and ``log_softmax``, which ``CrossEntropyLoss`` and
   ``nnlib.models.perplexity`` both use;
 - the sliding-window machinery of ``Conv2d``, ``MaxPool2d`` and ``AvgPool2d``: ``output_size``,
@@ -13,8 +14,10 @@ that each layer file holds only its layer and imports what it shares from here:
 (C·kh·kw, N·OH·OW); ``torch.nn.functional.unfold`` returns (N, C·kh·kw, OH·OW) instead.
 """
 
+import numpy as np
+
 from .. import backend
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, UnsupportedError
 
 
 # --- constructor arguments -------------------------------------------------------------------------------
@@ -23,6 +26,24 @@ def check_positive_int(value, name, who):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
     return value
+
+
+def check_bool(value, name, who):
+    """Flags are bools: ``batch_first="False"`` is refused instead of being read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{who}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_supported(value, supported, name, who):
+    """``value`` must be one of ``supported`` (PyTorch's default first); anything else PyTorch
+    accepts but nnlib does not implement raises ``UnsupportedError`` naming the argument."""
+    for option in supported:
+        if value is option or (type(value) is type(option) and value == option):
+            return value
+    options = " or ".join(repr(o) for o in supported)
+    raise UnsupportedError(f"{who}: {name}={value!r} is not implemented in nnlib; "
+                           f"it supports {name}={options}")
 
 
 def pair(value, name, who, *, minimum=1):
@@ -83,11 +104,12 @@ def output_size(size, kernel, stride, padding, *, who, axis):
     if rest:
         dropped = f"padded {'rows' if axis == 'height' else 'columns'} {padded - rest}..{padded - 1}"
         raise ShapeError(
-            f"{who}: output {axis} ({axis[0].upper()} + 2p − k)/s + 1 = ({size} + 2·{padding} − {kernel})/{stride} + 1 "
+            f"{who}: output {axis} ({axis[0].upper()} + 2p − k)/s + 1 = "
+            f"({size} + 2·{padding} − {kernel})/{stride} + 1 "
             f"= {(padded - kernel) / stride + 1:g} is not an integer. PyTorch would floor it to "
-            f"⌊({size} + 2·{padding} − {kernel})/{stride}⌋ + 1 = {span + 1} and silently ignore the last {rest} "
-            f"{'row(s)' if axis == 'height' else 'column(s)'} of the padded input ({dropped}); choose a stride, "
-            f"padding or input size with ({axis[0].upper()} + 2p − k) divisible by s"
+            f"⌊({size} + 2·{padding} − {kernel})/{stride}⌋ + 1 = {span + 1} and silently ignore the last "
+            f"{rest} {'row(s)' if axis == 'height' else 'column(s)'} of the padded input ({dropped}); "
+            f"choose a stride, padding or input size with ({axis[0].upper()} + 2p − k) divisible by s"
         )
     return span + 1
 
@@ -98,8 +120,8 @@ def check_image_batch(module, x, channels, name="input"):
     expected = f"(N, {channels}, H, W)" if channels is not None else "(N, C, H, W)"
     module.check_input(x, ndim=4, describe=expected, name=name)
     if channels is not None and x.shape[1] != channels:
-        raise ShapeError(f"{who}: {name} must have shape {expected} ({channels} channels), got {tuple(x.shape)} "
-                         f"with {x.shape[1]} channel(s)")
+        raise ShapeError(f"{who}: {name} must have shape {expected} ({channels} channels), "
+                         f"got {tuple(x.shape)} with {x.shape[1]} channel(s)")
     return x
 
 
