@@ -44,10 +44,14 @@ MNIST_MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",                  # the original; often unavailable
 )
 _MNIST = {
-    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                   9912422),
+    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                   28881),
+    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                  1648877),
+    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                                  4542),
 }
 MNIST_FILES = {name: RemoteFile(name, sha, size, tuple(m + name for m in MNIST_MIRRORS))
                for name, (sha, size) in _MNIST.items()}
@@ -76,7 +80,8 @@ def parse_idx(data):
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     offset, expected = 4 + 4 * ndim, math.prod(shape) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"IDX file of shape {shape} and type {dtype} needs {expected} data bytes, got {len(data) - offset}")
+        raise ValueError(f"IDX file of shape {shape} and type {dtype} needs {expected} data bytes, "
+                         f"got {len(data) - offset}")
     values = np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
     return values.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
 
@@ -132,7 +137,9 @@ def load_mnist(train=True, root=None, *, download=True, progress_bar=True):
         path = data_home(root) / remote.name
         if not download and not path.exists():
             raise FileNotFoundError(f"{path} is missing and download=False. {OFFLINE_HINT}")
-        paths.append(fetch(remote, root, progress_bar=progress_bar, offline_hint=OFFLINE_HINT) if download else path)
+        if download:
+            path = fetch(remote, root, progress_bar=progress_bar, offline_hint=OFFLINE_HINT)
+        paths.append(path)
     images, labels = read_idx_gz(paths[0]), read_idx_gz(paths[1])
     return _to_float(images)[:, None], labels.astype(np.int64)
 

@@ -101,8 +101,9 @@ def _download_once(url, remote, dest, timeout, show_progress):
                     bar.close()
         if digest.hexdigest() != remote.sha256:
             raise ChecksumError(
-                f"{remote.name} from {url}: SHA-256 {digest.hexdigest()} ({received} bytes) does not match the "
-                f"expected {remote.sha256} ({remote.size} bytes); the download was corrupted or the file changed"
+                f"{remote.name} from {url}: SHA-256 {digest.hexdigest()} ({received} bytes) does not match "
+                f"the expected {remote.sha256} ({remote.size} bytes); the download was corrupted or the "
+                "file changed"
             )
         os.replace(tmp, dest)  # atomic: dest is either absent or complete and verified
     finally:
@@ -134,14 +135,16 @@ def fetch(remote, root=None, *, retries=2, timeout=60, backoff=1.0, progress_bar
             try:
                 _download_once(url, remote, dest, timeout, progress_bar)
                 return dest
-            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, ChecksumError; cut-off bodies
+            # URLError, timeouts and ChecksumError are OSErrors; a cut-off body is an HTTPException
+            except (OSError, http.client.HTTPException) as exc:
                 last = exc
                 if _host_unknown(exc):  # no DNS answer (offline?): waiting will not help
                     break
                 if attempt < retries:
                     time.sleep(backoff * 2**attempt)
         failures.append((url, attempt + 1, last))
-    tried = "\n".join(f"  {url} ({n} attempt{'s' * (n > 1)}): {type(exc).__name__}: {exc}" for url, n, exc in failures)
+    tried = "\n".join(f"  {url} ({n} attempt{'s' * (n > 1)}): {type(exc).__name__}: {exc}"
+                      for url, n, exc in failures)
     error = ChecksumError if all(isinstance(e, ChecksumError) for *_, e in failures) else DownloadError
     offline = "No host name could be resolved: this machine seems to be offline. " if all(
         _host_unknown(e) for *_, e in failures) else ""

@@ -70,12 +70,14 @@ def _no_font_message(known: set[str]) -> str:
     """Why no font was found: what was expected, what is there instead, and how to get one."""
     expected = ", ".join(f"'{name}'" for name in CJK_FONT_FAMILIES[:4])
     examples = sorted(known)[:4] + (["..."] if len(known) > 4 else [])
-    mplfonts = "is installed but has no CJK font" if importlib.util.find_spec("mplfonts") else "is not installed"
+    has_mplfonts = importlib.util.find_spec("mplfonts") is not None
+    mplfonts = "is installed but has no CJK font" if has_mplfonts else "is not installed"
     return (
         "No Chinese (CJK) font found for matplotlib, so Chinese text in figures will show as empty boxes.\n"
         f"Expected: a font family such as {expected} (all {len(CJK_FONT_FAMILIES)} are listed in "
         "nnlib.fonts.CJK_FONT_FAMILIES), or a CJK font file on disk such as NotoSansCJK-Regular.ttc.\n"
-        f"Found: {len(known)} font families, none of them in that list ({', '.join(examples) or 'no fonts'}); "
+        f"Found: {len(known)} font families, none of them in that list "
+        f"({', '.join(examples) or 'no fonts'}); "
         f"no usable CJK font file in the system font folders; the package mplfonts {mplfonts}.\n"
         "To install one: `sudo apt-get install fonts-noto-cjk` (Debian/Ubuntu), `pip install mplfonts` "
         "(any system), or the font 'Noto Sans CJK SC' / 'Source Han Sans SC' from your OS; "

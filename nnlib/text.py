@@ -92,7 +92,8 @@ class Vocab:
         itos = [UNK, *specials, *kept]
         if max_size is not None:
             if max_size < 1 + len(specials):
-                raise ValueError(f"max_size={max_size} leaves no room for {UNK!r} and specials {list(specials)}")
+                raise ValueError(f"max_size={max_size} leaves no room for {UNK!r} "
+                                 f"and specials {list(specials)}")
             itos = itos[:max_size]
         return cls(itos)
 
@@ -171,7 +172,8 @@ _PTB = {
     "valid": ("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", 399782),
     "test": ("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", 449945),
 }
-PTB_FILES = {split: RemoteFile(name, sha, size, (PTB_BASE_URL + name,)) for split, (name, sha, size) in _PTB.items()}
+PTB_FILES = {split: RemoteFile(name, sha, size, (PTB_BASE_URL + name,))
+             for split, (name, sha, size) in _PTB.items()}
 PTB_OFFLINE_HINT = ("The Penn Treebank is opt-in; the chapter's corpus (nnlib.text.char_corpus()) ships with "
                     "nnlib and needs no network.")
 

@@ -17,8 +17,8 @@ from nnlib.backend import device_of, to_numpy
 
 
 # --- writing the binary formats (the inverse of the parsers) --------------------------------------------
-IDX_CODES = {np.dtype("uint8"): 0x08, np.dtype("int8"): 0x09, np.dtype("int16"): 0x0B, np.dtype("int32"): 0x0C,
-             np.dtype("float32"): 0x0D, np.dtype("float64"): 0x0E}
+IDX_CODES = {np.dtype("uint8"): 0x08, np.dtype("int8"): 0x09, np.dtype("int16"): 0x0B,
+             np.dtype("int32"): 0x0C, np.dtype("float32"): 0x0D, np.dtype("float64"): 0x0E}
 
 
 def idx_bytes(array):
@@ -28,7 +28,8 @@ def idx_bytes(array):
 
 
 def cifar_bytes(images, labels):
-    return np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], axis=1).tobytes()
+    records = np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], axis=1)
+    return records.tobytes()
 
 
 def cifar_archive(path, batches):
@@ -76,8 +77,9 @@ def test_cifar_binary_round_trip(tmp_path):
     cifar_archive(path, batches)
     images, labels = data.read_cifar10_archive(path, train=True)
     assert images.shape == (15, 3, 32, 32) and images.dtype == np.uint8 and labels.dtype == np.int64
-    np.testing.assert_array_equal(images, np.concatenate([batches[f"data_batch_{i}.bin"][0] for i in range(1, 6)]))
-    np.testing.assert_array_equal(labels, np.concatenate([batches[f"data_batch_{i}.bin"][1] for i in range(1, 6)]))
+    train = [batches[f"data_batch_{i}.bin"] for i in range(1, 6)]
+    np.testing.assert_array_equal(images, np.concatenate([b[0] for b in train]))
+    np.testing.assert_array_equal(labels, np.concatenate([b[1] for b in train]))
     images, labels = data.read_cifar10_archive(path, train=False)
     np.testing.assert_array_equal(images, batches["test_batch.bin"][0])
     np.testing.assert_array_equal(labels, batches["test_batch.bin"][1])
@@ -93,7 +95,7 @@ def test_cifar_parser_rejects_partial_records_and_bad_labels():
         data.parse_cifar10_binary(b"\x0b" + b"\x00" * 3072)
 
 
-# --- loading from a local server ------------------------------------------------------------------------------
+# --- loading from a local server ----------------------------------------------------------------------
 @pytest.fixture
 def server():
     s = Server()
@@ -122,7 +124,8 @@ def test_offline_loading_names_the_mirrors_and_the_offline_digits(monkeypatch, t
 
 def test_load_mnist_and_cifar10_from_a_local_mirror(server, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8), rng.integers(0, 10, size=5).astype(np.uint8)
+    images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=5).astype(np.uint8)
     for name, array in [("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels)]:
         monkeypatch.setitem(data.MNIST_FILES, name, remote_for(server, name, gzip.compress(idx_bytes(array))))
     monkeypatch.setenv(download.DATA_ENV, str(tmp_path / "cache"))
@@ -130,7 +133,8 @@ def test_load_mnist_and_cifar10_from_a_local_mirror(server, tmp_path, monkeypatc
     assert x.shape == (5, 1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int64
     np.testing.assert_array_equal(x[:, 0] * 255, images)
     np.testing.assert_array_equal(y, labels)
-    assert {p.name for p in (tmp_path / "cache").iterdir()} == {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    cached = {p.name for p in (tmp_path / "cache").iterdir()}
+    assert cached == {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
     served = len(server.requests)
     x_cached, _ = data.load_mnist(train=False, download=False)  # offline, from the cache
     np.testing.assert_array_equal(x_cached, x)
@@ -140,7 +144,8 @@ def test_load_mnist_and_cifar10_from_a_local_mirror(server, tmp_path, monkeypatc
     batches = {f"data_batch_{i}.bin": random_cifar(rng, 2) for i in range(1, 6)}
     batches["test_batch.bin"] = random_cifar(rng, 3)
     cifar_archive(archive, batches)
-    monkeypatch.setattr(data, "CIFAR10_FILE", remote_for(server, "cifar-10-binary.tar.gz", archive.read_bytes()))
+    cifar = remote_for(server, "cifar-10-binary.tar.gz", archive.read_bytes())
+    monkeypatch.setattr(data, "CIFAR10_FILE", cifar)
     x, y = data.load_cifar10(train=False, progress_bar=False)
     assert x.shape == (3, 3, 32, 32) and x.dtype == np.float32 and x.max() <= 1
     np.testing.assert_array_equal(np.round(x * 255).astype(np.uint8), batches["test_batch.bin"][0])
@@ -161,7 +166,7 @@ def test_real_checksums_are_sha256_constants():
     assert data.CIFAR10_FILE.urls == ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",)
 
 
-# --- offline digits --------------------------------------------------------------------------------------------
+# --- offline digits ------------------------------------------------------------------------------------
 def test_offline_digits_fit_the_networks():
     from sklearn.datasets import load_digits
     x, y = data.load_digits()
@@ -174,7 +179,8 @@ def test_offline_digits_fit_the_networks():
     np.testing.assert_array_equal(x, x2)
     reference = load_digits()
     together = np.concatenate([x, x_test])[:, 0, 2:26:3, 2:26:3] * 16  # one pixel of each 3×3 block
-    assert sorted(map(bytes, together.astype(np.uint8))) == sorted(map(bytes, reference.images.astype(np.uint8)))
+    ours, theirs = together.astype(np.uint8), reference.images.astype(np.uint8)
+    assert sorted(map(bytes, ours)) == sorted(map(bytes, theirs))
     # 3×32×32 for ConvNet: a 4-pixel zero border, the same digit in each channel.
     x32, _ = data.load_digits(size=32, channels=3)
     assert x32.shape == (1438, 3, 32, 32)

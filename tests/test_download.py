@@ -101,7 +101,8 @@ def test_unreachable_server_names_every_url_and_the_manual_way(tmp_path):
 
 def test_the_callers_offline_hint_is_in_the_error(tmp_path):
     remote = download.RemoteFile("f.bin", "0" * 64, 1, (f"http://127.0.0.1:{unused_port()}/f.bin",))
-    with pytest.raises(download.DownloadError, match=r"(?s)/f\.bin.*use the small corpus instead\. .*by hand"):
+    expected = r"(?s)/f\.bin.*use the small corpus instead\. .*by hand"
+    with pytest.raises(download.DownloadError, match=expected):
         fetch(remote, tmp_path, retries=0, offline_hint="Offline? use the small corpus instead.")
 
 
@@ -130,7 +131,8 @@ def test_cache_folder_comes_from_the_environment(monkeypatch, tmp_path):
 def test_sha256_of_a_file(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")  # FIPS 180-2's example message, read in chunks smaller than the file
-    assert download.sha256_of(path, chunk=2) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert download.sha256_of(path, chunk=2) == expected
 
 
 # --- the import graph ------------------------------------------------------------------------------------
@@ -160,11 +162,13 @@ def test_data_and_text_download_through_the_download_module():
     assert not nnlib_imports(download) & {"data", "text"}
     downloading = {"fetch", "RemoteFile", "DownloadError", "ChecksumError", "sha256_of", "data_home"}
     assert downloading <= defined_names(download)
-    assert not defined_names(data) & downloading and not defined_names(text) & downloading  # one implementation
+    # One implementation: neither data nor text defines its own.
+    assert not defined_names(data) & downloading and not defined_names(text) & downloading
 
 
 def test_importing_the_download_module_loads_neither_data_nor_text():
     code = "import sys, nnlib.download; print(sorted(m for m in sys.modules if m.startswith('nnlib.')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=120)
     loaded = set(ast.literal_eval(out.stdout.strip()))
     assert "nnlib.download" in loaded and not loaded & {"nnlib.data", "nnlib.text"}

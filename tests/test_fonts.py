@@ -115,8 +115,8 @@ def test_finding_a_font_runs_no_program(monkeypatch):
     if hasattr(os, "posix_spawn"):
         monkeypatch.setattr(os, "posix_spawn", refuse)
     fonts.find_chinese_font()
-    monkeypatch.setattr(font_manager.fontManager, "ttflist",  # no CJK font known: the disk is searched
-                        [f for f in font_manager.fontManager.ttflist if f.name not in fonts.CJK_FONT_FAMILIES])
+    without_cjk = [f for f in font_manager.fontManager.ttflist if f.name not in fonts.CJK_FONT_FAMILIES]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", without_cjk)  # no CJK font known: search disk
     fonts.find_chinese_font()
     monkeypatch.setattr(fonts, "CJK_FONT_FAMILIES", ("No Such Font Family",))  # none anywhere
     assert fonts.use_chinese_font(warn=False) is None

@@ -105,8 +105,11 @@ HARNESS = textwrap.dedent(
     calls = []  # pip (check_call)
     runs = []   # other commands (run): the font check and install; fc-list finds no font in "colab-no-font"
     subprocess.check_call = lambda cmd, *a, **k: calls.append(list(cmd)) or 0
-    found = b"" if scenario == "colab-no-font" else b"/usr/share/fonts/NotoSansCJK-Regular.ttc: Noto Sans CJK SC\\n"
-    subprocess.run = lambda cmd, *a, **k: runs.append([cmd, k]) or subprocess.CompletedProcess(cmd, 0, found, b"")
+    found = b"" if scenario == "colab-no-font" else b"NotoSansCJK-Regular.ttc: Noto Sans CJK SC"
+    def run(cmd, *a, **k):
+        runs.append([cmd, k])
+        return subprocess.CompletedProcess(cmd, 0, found, b"")
+    subprocess.run = run
     if scenario != "local":
         sys.modules["google"] = types.ModuleType("google")
         sys.modules["google.colab"] = types.ModuleType("google.colab")

@@ -109,8 +109,8 @@ QUIET = dict(progress_bar=False, timeout=5, backoff=0)
 
 def fake_files(base_url, contents=PTB_FAKE):
     """RemoteFiles for generated PTB-format files served at ``base_url``."""
-    return {split: download.RemoteFile(f"ptb.{split}.txt", hashlib.sha256(body.encode()).hexdigest(), len(body),
-                                   (f"{base_url}ptb.{split}.txt",))
+    return {split: download.RemoteFile(f"ptb.{split}.txt", hashlib.sha256(body.encode()).hexdigest(),
+                                       len(body), (f"{base_url}ptb.{split}.txt",))
             for split, body in contents.items()}
 
 
@@ -176,7 +176,8 @@ def test_offline_error_says_what_to_do(tmp_path, monkeypatch):
     files = {split: download.RemoteFile(r.name, r.sha256, r.size, (f"http://127.0.0.1:{port}/{r.name}",))
              for split, r in text.PTB_FILES.items()}
     monkeypatch.setenv("NNLIB_DATA", str(tmp_path))
-    with pytest.raises(download.DownloadError, match=r"(?s)ptb\.train\.txt.*opt-in.*char_corpus.*SHA-256 fcea919f") as info:
+    expected = r"(?s)ptb\.train\.txt.*opt-in.*char_corpus.*SHA-256 fcea919f"
+    with pytest.raises(download.DownloadError, match=expected) as info:
         text.load_ptb(files=files, retries=0, **QUIET)
     assert "load_digits" not in str(info.value)                # the image-data hint does not apply here
     assert str(tmp_path / "ptb") in str(info.value)
