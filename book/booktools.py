@@ -53,21 +53,25 @@ NNLIB_VERSION = "{version}"
 NNLIB_REPO = "{repo_url}"
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
+    import subprocess
     try:
         import nnlib
         _ok = getattr(nnlib, "__version__", None) == NNLIB_VERSION
     except ImportError:
         _ok = False
     if not _ok:
-        import subprocess
         subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--no-deps",{extra_deps}
                                f"nnlib-book @ git+{{NNLIB_REPO}}@v{{NNLIB_VERSION}}"])
         for _m in [m for m in sys.modules if m == "nnlib" or m.startswith("nnlib.")]:
             del sys.modules[_m]
+    # Colab 没有中文字体：缺少时安静地用 apt 装上 fonts-noto-cjk（装好即可用，无需重启）
+    if not subprocess.run("fc-list 'Noto Sans CJK SC'", shell=True, capture_output=True).stdout:
+        subprocess.run("apt-get -qq update && apt-get -qq install -y fonts-noto-cjk",
+                       shell=True, capture_output=True)
 import nnlib
-from nnlib.plotting import use_chinese_font
+from nnlib.fonts import use_chinese_font
 
-use_chinese_font(install=IN_COLAB)  # Colab 没有中文字体：自动 apt 安装 fonts-noto-cjk
+use_chinese_font()
 print("nnlib", nnlib.__version__)'''
 
 

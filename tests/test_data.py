@@ -1,27 +1,24 @@
-"""nnlib.data without a network: downloads from a local HTTP server on 127.0.0.1 serving files
-the tests generate (checksums, retries, mirrors, atomic writes, offline errors), the IDX and
-CIFAR-10 binary parsers, the offline digits, DataLoader and progress."""
+"""nnlib.data without a network: the IDX and CIFAR-10 binary parsers, MNIST and CIFAR-10 loaded
+from a local HTTP server on 127.0.0.1 serving files the tests generate (downloading itself is
+tested in test_download.py), the offline digits, DataLoader and progress."""
 
 import gzip
-import hashlib
-import http.server
 import io
 import socket
 import tarfile
-import threading
 import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nnlib import data
+from local_server import Server, remote_for
+from nnlib import data, download
 from nnlib.backend import device_of, to_numpy
 
 
 # --- writing the binary formats (the inverse of the parsers) --------------------------------------------
-IDX_CODES = {np.dtype("uint8"): 0x08, np.dtype("int8"): 0x09, np.dtype("int16"): 0x0B, np.dtype("int32"): 0x0C,
-             np.dtype("float32"): 0x0D, np.dtype("float64"): 0x0E}
+IDX_CODES = {np.dtype("uint8"): 0x08, np.dtype("int8"): 0x09, np.dtype("int16"): 0x0B,
+             np.dtype("int32"): 0x0C, np.dtype("float32"): 0x0D, np.dtype("float64"): 0x0E}
 
 
 def idx_bytes(array):
@@ -31,7 +28,8 @@ def idx_bytes(array):
 
 
 def cifar_bytes(images, labels):
-    return np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], axis=1).tobytes()
+    records = np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], axis=1)
+    return records.tobytes()
 
 
 def cifar_archive(path, batches):
@@ -79,8 +77,9 @@ def test_cifar_binary_round_trip(tmp_path):
     cifar_archive(path, batches)
     images, labels = data.read_cifar10_archive(path, train=True)
     assert images.shape == (15, 3, 32, 32) and images.dtype == np.uint8 and labels.dtype == np.int64
-    np.testing.assert_array_equal(images, np.concatenate([batches[f"data_batch_{i}.bin"][0] for i in range(1, 6)]))
-    np.testing.assert_array_equal(labels, np.concatenate([batches[f"data_batch_{i}.bin"][1] for i in range(1, 6)]))
+    train = [batches[f"data_batch_{i}.bin"] for i in range(1, 6)]
+    np.testing.assert_array_equal(images, np.concatenate([b[0] for b in train]))
+    np.testing.assert_array_equal(labels, np.concatenate([b[1] for b in train]))
     images, labels = data.read_cifar10_archive(path, train=False)
     np.testing.assert_array_equal(images, batches["test_batch.bin"][0])
     np.testing.assert_array_equal(labels, batches["test_batch.bin"][1])
@@ -96,56 +95,7 @@ def test_cifar_parser_rejects_partial_records_and_bad_labels():
         data.parse_cifar10_binary(b"\x0b" + b"\x00" * 3072)
 
 
-# --- a local server ------------------------------------------------------------------------------------------
-class Server:
-    """Serves ``files`` ({path: bytes}) on 127.0.0.1; ``fail[path] = k`` answers the next k requests
-    for ``path`` with HTTP 500; ``stall[path]`` delays the next answer by 0.5 s; ``cut[path]`` sends
-    only half of the next body and closes the connection."""
-
-    def __init__(self):
-        self.files, self.fail, self.stall, self.cut, self.requests = {}, {}, {}, {}, []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner.requests.append(self.path)
-                if owner.stall.pop(self.path, 0):
-                    threading.Event().wait(0.5)
-                if owner.fail.get(self.path, 0) > 0:
-                    owner.fail[self.path] -= 1
-                    self.send_error(500, "try again")
-                    return
-                if self.path not in owner.files:
-                    self.send_error(404)
-                    return
-                body = owner.files[self.path]
-                self.send_response(200)
-                if owner.cut.pop(self.path, False):  # promise more than is sent, then hang up
-                    self.send_header("Content-Length", str(len(body) + 100))
-                    self.end_headers()
-                    self.wfile.write(body[: len(body) // 2])
-                    self.close_connection = True
-                    return
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
+# --- loading from a local server ----------------------------------------------------------------------
 @pytest.fixture
 def server():
     s = Server()
@@ -153,133 +103,60 @@ def server():
     s.close()
 
 
-def remote_for(server, name, payload, mirrors=("/a/",)):
-    for m in mirrors:
-        server.files[m + name] = payload
-    return data.RemoteFile(name, hashlib.sha256(payload).hexdigest(), len(payload),
-                           tuple(server.url + m + name for m in mirrors))
-
-
-def fetch(remote, root, **kwargs):
-    return data.fetch(remote, root, backoff=0, progress_bar=False, **kwargs)
-
-
-def test_download_is_verified_and_cached(server, tmp_path):
-    remote = remote_for(server, "f.bin", b"hello" * 1000)
-    path = fetch(remote, tmp_path)
-    assert path == tmp_path / "f.bin" and path.read_bytes() == b"hello" * 1000
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]  # no temporary file left
-    fetch(remote, tmp_path)
-    assert len(server.requests) == 1  # the second call used the cache
-
-
-def test_corrupted_download_is_a_checksum_error_and_leaves_no_file(server, tmp_path):
-    good = remote_for(server, "f.bin", b"good bytes")
-    server.files["/a/f.bin"] = b"evil bytes"
-    with pytest.raises(data.ChecksumError, match=f"does not match the expected {good.sha256}") as info:
-        fetch(good, tmp_path, retries=1)
-    assert "load_digits" in str(info.value) and len(server.requests) == 2
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_failed_attempt_is_retried(server, tmp_path):
-    remote = remote_for(server, "f.bin", b"payload")
-    server.fail["/a/f.bin"] = 1
-    assert fetch(remote, tmp_path, retries=1).read_bytes() == b"payload"
-    assert server.requests == ["/a/f.bin", "/a/f.bin"]
-
-
-def test_a_timeout_is_retried(server, tmp_path):
-    remote = remote_for(server, "f.bin", b"payload")
-    server.stall["/a/f.bin"] = True
-    assert fetch(remote, tmp_path, retries=1, timeout=0.1).read_bytes() == b"payload"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
-
-
-def test_a_cut_off_response_is_retried(server, tmp_path):
-    remote = remote_for(server, "f.bin", b"0123456789" * 100)
-    server.cut["/a/f.bin"] = True
-    assert fetch(remote, tmp_path, retries=1).read_bytes() == b"0123456789" * 100
-    assert len(server.requests) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
-
-
-def test_the_next_mirror_is_tried(server, tmp_path):
-    remote = remote_for(server, "f.bin", b"payload", mirrors=("/down/", "/up/"))
-    del server.files["/down/f.bin"]
-    assert fetch(remote, tmp_path, retries=0).read_bytes() == b"payload"
-    assert server.requests == ["/down/f.bin", "/up/f.bin"]
-
-
-def test_a_damaged_cached_file_is_replaced(server, tmp_path):
-    remote = remote_for(server, "f.bin", b"payload")
-    (tmp_path / "f.bin").write_bytes(b"payl")  # e.g. copied by hand and truncated
-    assert fetch(remote, tmp_path).read_bytes() == b"payload"
-
-
-def test_unreachable_server_names_every_url_and_the_offline_alternative(tmp_path):
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    remote = data.RemoteFile("f.bin", "0" * 64, 1, (f"http://127.0.0.1:{port}/x/f.bin", f"http://127.0.0.1:{port}/y/f.bin"))
-    with pytest.raises(data.DownloadError) as info:
-        fetch(remote, tmp_path, retries=1)
-    message = str(info.value)
-    assert not isinstance(info.value, data.ChecksumError)
-    assert "/x/f.bin (2 attempts)" in message and "/y/f.bin (2 attempts)" in message
-    assert "nnlib.data.load_digits()" in message and "by hand" in message
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_the_offline_hint_can_be_replaced(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    remote = data.RemoteFile("f.bin", "0" * 64, 1, (f"http://127.0.0.1:{port}/f.bin",))
-    with pytest.raises(data.DownloadError, match="use the small corpus instead") as info:
-        fetch(remote, tmp_path, retries=0, offline_hint="Offline? use the small corpus instead.")
-    assert "load_digits" not in str(info.value)
-
-
-def test_no_dns_means_offline_one_attempt_per_url(monkeypatch, tmp_path):
+@pytest.mark.parametrize("load, remotes", [
+    (data.load_mnist, [data.MNIST_FILES["train-images-idx3-ubyte.gz"]]),
+    (data.load_cifar10, [data.CIFAR10_FILE]),
+], ids=["mnist", "cifar10"])
+def test_offline_loading_names_the_mirrors_and_the_offline_digits(monkeypatch, tmp_path, load, remotes):
     calls = []
 
     def no_dns(url, timeout):
         calls.append(url)
         raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
 
-    monkeypatch.setattr(data, "_open_url", no_dns)
-    with pytest.raises(data.DownloadError, match="seems to be offline") as info:
-        data.load_mnist(root=tmp_path, progress_bar=False)
-    assert calls == list(data.MNIST_FILES["train-images-idx3-ubyte.gz"].urls)  # each mirror once, no waiting
-    assert "yann.lecun.com" in str(info.value) and "load_digits" in str(info.value)
+    monkeypatch.setattr(download, "_open_url", no_dns)
+    with pytest.raises(download.DownloadError, match="seems to be offline") as info:
+        load(root=tmp_path, progress_bar=False)
+    assert calls == [url for remote in remotes for url in remote.urls]  # each mirror once, no waiting
+    assert all(url in str(info.value) for url in calls)
+    assert data.OFFLINE_HINT in str(info.value)
 
 
 def test_load_mnist_and_cifar10_from_a_local_mirror(server, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8), rng.integers(0, 10, size=5).astype(np.uint8)
+    images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=5).astype(np.uint8)
     for name, array in [("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels)]:
         monkeypatch.setitem(data.MNIST_FILES, name, remote_for(server, name, gzip.compress(idx_bytes(array))))
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(download.DATA_ENV, str(tmp_path / "cache"))
     x, y = data.load_mnist(train=False, progress_bar=False)
     assert x.shape == (5, 1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int64
     np.testing.assert_array_equal(x[:, 0] * 255, images)
     np.testing.assert_array_equal(y, labels)
-    assert {p.name for p in (tmp_path / "cache").iterdir()} == {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    cached = {p.name for p in (tmp_path / "cache").iterdir()}
+    assert cached == {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    served = len(server.requests)
+    x_cached, _ = data.load_mnist(train=False, download=False)  # offline, from the cache
+    np.testing.assert_array_equal(x_cached, x)
+    assert len(server.requests) == served
 
     archive = tmp_path / "cifar.tar.gz"
     batches = {f"data_batch_{i}.bin": random_cifar(rng, 2) for i in range(1, 6)}
     batches["test_batch.bin"] = random_cifar(rng, 3)
     cifar_archive(archive, batches)
-    monkeypatch.setattr(data, "CIFAR10_FILE", remote_for(server, "cifar-10-binary.tar.gz", archive.read_bytes()))
+    cifar = remote_for(server, "cifar-10-binary.tar.gz", archive.read_bytes())
+    monkeypatch.setattr(data, "CIFAR10_FILE", cifar)
     x, y = data.load_cifar10(train=False, progress_bar=False)
     assert x.shape == (3, 3, 32, 32) and x.dtype == np.float32 and x.max() <= 1
     np.testing.assert_array_equal(np.round(x * 255).astype(np.uint8), batches["test_batch.bin"][0])
     np.testing.assert_array_equal(y, batches["test_batch.bin"][1])
 
 
-def test_download_false_reports_the_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="download=False"):
-        data.load_cifar10(root=tmp_path, download=False)
+@pytest.mark.parametrize("load", [data.load_mnist, data.load_cifar10], ids=["mnist", "cifar10"])
+def test_download_false_reports_the_missing_file(tmp_path, load):
+    with pytest.raises(FileNotFoundError, match="download=False") as info:
+        load(root=tmp_path, download=False)
+    assert data.OFFLINE_HINT in str(info.value)
 
 
 def test_real_checksums_are_sha256_constants():
@@ -289,15 +166,7 @@ def test_real_checksums_are_sha256_constants():
     assert data.CIFAR10_FILE.urls == ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",)
 
 
-def test_cache_folder_comes_from_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
-    assert data.data_home() == tmp_path
-    monkeypatch.delenv(data.DATA_ENV)
-    assert data.data_home() == Path.home() / ".cache" / "nnlib"
-    assert data.data_home("~/x") == Path.home() / "x"
-
-
-# --- offline digits --------------------------------------------------------------------------------------------
+# --- offline digits ------------------------------------------------------------------------------------
 def test_offline_digits_fit_the_networks():
     from sklearn.datasets import load_digits
     x, y = data.load_digits()
@@ -310,7 +179,8 @@ def test_offline_digits_fit_the_networks():
     np.testing.assert_array_equal(x, x2)
     reference = load_digits()
     together = np.concatenate([x, x_test])[:, 0, 2:26:3, 2:26:3] * 16  # one pixel of each 3×3 block
-    assert sorted(map(bytes, together.astype(np.uint8))) == sorted(map(bytes, reference.images.astype(np.uint8)))
+    ours, theirs = together.astype(np.uint8), reference.images.astype(np.uint8)
+    assert sorted(map(bytes, ours)) == sorted(map(bytes, theirs))
     # 3×32×32 for ConvNet: a 4-pixel zero border, the same digit in each channel.
     x32, _ = data.load_digits(size=32, channels=3)
     assert x32.shape == (1438, 3, 32, 32)

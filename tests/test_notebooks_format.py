@@ -5,7 +5,8 @@
 - every notebook is valid nbformat, without outputs or widget state, its first cell is the
   setup cell generated from book/booktools.py's template;
 - the setup cell only imports locally, and in (simulated) Colab installs exactly this
-  repository's nnlib at the book's version with ``--no-deps``, only when needed.
+  repository's nnlib at the book's version with ``--no-deps``, only when needed, and the CJK
+  font with apt, quietly and only when it is missing.
 """
 
 from __future__ import annotations
@@ -141,8 +142,14 @@ HARNESS = textwrap.dedent(
     """
     import json, subprocess, sys, types
     scenario = sys.argv[1]
-    calls = []
+    calls = []  # pip (check_call)
+    runs = []   # other commands (run): the font check and install; fc-list finds no font in "colab-no-font"
     subprocess.check_call = lambda cmd, *a, **k: calls.append(list(cmd)) or 0
+    found = b"" if scenario == "colab-no-font" else b"NotoSansCJK-Regular.ttc: Noto Sans CJK SC"
+    def run(cmd, *a, **k):
+        runs.append([cmd, k])
+        return subprocess.CompletedProcess(cmd, 0, found, b"")
+    subprocess.run = run
     if scenario != "local":
         sys.modules["google"] = types.ModuleType("google")
         sys.modules["google.colab"] = types.ModuleType("google.colab")
@@ -155,7 +162,7 @@ HARNESS = textwrap.dedent(
     matplotlib.use("Agg")
     exec(compile(open(sys.argv[2], encoding="utf-8").read(), "<setup cell>", "exec"), {})
     import nnlib
-    print(json.dumps({"calls": calls, "version": nnlib.__version__,
+    print(json.dumps({"calls": calls, "runs": runs, "version": nnlib.__version__,
                       "font": matplotlib.rcParams["font.sans-serif"][0],
                       "unicode_minus": matplotlib.rcParams["axes.unicode_minus"]}))
     """
@@ -179,7 +186,7 @@ def _run_setup_cell(tmp_path, scenario):
 
 def test_setup_cell_locally_only_imports(tmp_path):
     printed, result = _run_setup_cell(tmp_path, "local")
-    assert result["calls"] == []
+    assert result["calls"] == [] and result["runs"] == []
     assert printed == [f"nnlib {booktools.read_version()}"]
     assert "CJK" in result["font"] or "Hei" in result["font"] or "Han" in result["font"]
     assert result["unicode_minus"] is False
@@ -203,6 +210,16 @@ def test_setup_cell_in_colab_installs_this_repository(tmp_path, scenario):
 def test_setup_cell_in_colab_is_idempotent(tmp_path):
     _printed, result = _run_setup_cell(tmp_path, "colab-installed")
     assert result["calls"] == [], "nnlib of the right version is present: nothing to install"
+    assert [cmd for cmd, _ in result["runs"]] == ["fc-list 'Noto Sans CJK SC'"], "the font is there: no apt"
+
+
+def test_setup_cell_in_colab_installs_a_missing_font_quietly(tmp_path):
+    printed, result = _run_setup_cell(tmp_path, "colab-no-font")
+    (check, check_kwargs), (install, install_kwargs) = result["runs"]
+    assert check == "fc-list 'Noto Sans CJK SC'"
+    assert install == "apt-get -qq update && apt-get -qq install -y fonts-noto-cjk"
+    assert check_kwargs["capture_output"] and install_kwargs["capture_output"]  # nothing printed
+    assert printed == [f"nnlib {booktools.read_version()}"]
 
 
 # ----------------------------------------------------------------------------- tooling

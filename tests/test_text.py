@@ -1,5 +1,5 @@
-"""nnlib.text: the shipped corpus, vocabulary, BPTT streams, and the PTB download (offline:
-generated files served from 127.0.0.1 or a replaced fetch function)."""
+"""nnlib.text: the shipped corpus, vocabulary, BPTT streams, and the PTB download through
+nnlib.download (offline: generated files served from 127.0.0.1)."""
 
 import functools
 import hashlib
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnlib
-from nnlib import data, text
+from nnlib import download, text
 from nnlib.errors import ShapeError
 
 
@@ -109,8 +109,8 @@ QUIET = dict(progress_bar=False, timeout=5, backoff=0)
 
 def fake_files(base_url, contents=PTB_FAKE):
     """RemoteFiles for generated PTB-format files served at ``base_url``."""
-    return {split: data.RemoteFile(f"ptb.{split}.txt", hashlib.sha256(body.encode()).hexdigest(), len(body),
-                                   (f"{base_url}ptb.{split}.txt",))
+    return {split: download.RemoteFile(f"ptb.{split}.txt", hashlib.sha256(body.encode()).hexdigest(),
+                                       len(body), (f"{base_url}ptb.{split}.txt",))
             for split, body in contents.items()}
 
 
@@ -162,8 +162,8 @@ def test_corrupt_cache_is_replaced(served, tmp_path):
 def test_wrong_bytes_are_a_checksum_error_and_leave_no_file(served, tmp_path):
     url, _ = served
     files = fake_files(url)
-    files["valid"] = data.RemoteFile("ptb.valid.txt", "0" * 64, 10, files["valid"].urls)
-    with pytest.raises(data.ChecksumError, match="0{64}"):
+    files["valid"] = download.RemoteFile("ptb.valid.txt", "0" * 64, 10, files["valid"].urls)
+    with pytest.raises(download.ChecksumError, match="0{64}"):
         text.load_ptb(tmp_path / "c", files=files, retries=1, **QUIET)
     assert not (tmp_path / "c" / "ptb.valid.txt").exists()
     assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith(".part")]
@@ -173,10 +173,11 @@ def test_offline_error_says_what_to_do(tmp_path, monkeypatch):
     with socket.socket() as s:  # a port nobody listens on: connection refused, like a dead network
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    files = {split: data.RemoteFile(r.name, r.sha256, r.size, (f"http://127.0.0.1:{port}/{r.name}",))
+    files = {split: download.RemoteFile(r.name, r.sha256, r.size, (f"http://127.0.0.1:{port}/{r.name}",))
              for split, r in text.PTB_FILES.items()}
     monkeypatch.setenv("NNLIB_DATA", str(tmp_path))
-    with pytest.raises(data.DownloadError, match=r"(?s)ptb\.train\.txt.*opt-in.*char_corpus.*SHA-256 fcea919f") as info:
+    expected = r"(?s)ptb\.train\.txt.*opt-in.*char_corpus.*SHA-256 fcea919f"
+    with pytest.raises(download.DownloadError, match=expected) as info:
         text.load_ptb(files=files, retries=0, **QUIET)
     assert "load_digits" not in str(info.value)                # the image-data hint does not apply here
     assert str(tmp_path / "ptb") in str(info.value)
@@ -197,7 +198,7 @@ def test_real_ptb_constants_are_pinned():
 
 def test_real_ptb_when_cached():
     """Runs only where PTB was downloaded before (opt-in: nnlib.text.load_ptb() once, online)."""
-    root = data.data_home() / "ptb"
+    root = download.data_home() / "ptb"
     if not all((root / r.name).is_file() for r in text.PTB_FILES.values()):
         pytest.skip(f"PTB not cached in {root}; load it once with nnlib.text.load_ptb()")
     vocab, splits = text.load_ptb(download=False)

@@ -1,4 +1,4 @@
-"""Chinese (CJK) text in matplotlib figures.
+"""Chinese (CJK) fonts for matplotlib figures.
 
 matplotlib's default font (DejaVu Sans) has no Chinese glyphs: a title such as
 ``"损失曲线"`` renders as empty boxes and matplotlib prints
@@ -11,26 +11,25 @@ Where the font comes from, in order:
 1. a font matplotlib already knows (e.g. "Noto Sans CJK SC" on Debian/Ubuntu with
    ``fonts-noto-cjk``, "Microsoft YaHei" on Windows, "PingFang SC" on macOS);
 2. a CJK font file on disk that matplotlib's cached font list does not know yet
-   (e.g. installed after matplotlib built its cache) -- it is added with
-   :meth:`matplotlib.font_manager.FontManager.addfont`;
-3. the PyPI package ``mplfonts`` if it is installed (it ships Noto Sans CJK SC);
-4. only with ``install=True`` (the book's setup cell passes it in Google Colab):
-   ``apt-get install fonts-noto-cjk`` when running as root on a Debian-like system.
+   (e.g. installed after matplotlib built its cache, as in Colab) -- it is added with
+   :meth:`matplotlib.font_manager.FontManager.addfont`, so no restart is needed;
+3. the PyPI package ``mplfonts`` if it is installed (it ships Noto Sans CJK SC).
 
-If none works, a :class:`UserWarning` explains how to get a font:
+This module only looks for fonts; it never installs one (installing system packages is
+not a library's job). In Colab the book's setup cell installs ``fonts-noto-cjk`` before
+calling :func:`use_chinese_font`. Elsewhere, if no font is found, a :class:`UserWarning`
+says which fonts were expected, what was found instead and how to install one:
 ``sudo apt-get install fonts-noto-cjk`` (Debian/Ubuntu), ``pip install mplfonts``
-(any system), or install "Noto Sans CJK SC" / "Source Han Sans SC" by hand.
+(any system), or "Noto Sans CJK SC" / "Source Han Sans SC" by hand.
 
 matplotlib is imported inside the functions, so ``import nnlib`` stays fast.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
-import shutil
-import subprocess
-import sys
 import warnings
 
 __all__ = ["CJK_FONT_FAMILIES", "find_chinese_font", "use_chinese_font"]
@@ -66,13 +65,24 @@ _CJK_FILE_PATTERN = re.compile(
     re.IGNORECASE,
 )
 
-_HOW_TO_GET_ONE = (
-    "No Chinese (CJK) font found for matplotlib, so Chinese text in figures will "
-    "show as empty boxes. Install one of: `sudo apt-get install fonts-noto-cjk` "
-    "(Debian/Ubuntu), `pip install mplfonts` (any system), or the font "
-    "'Noto Sans CJK SC' / 'Source Han Sans SC' from your OS; then call "
-    "nnlib.plotting.use_chinese_font() again."
-)
+
+def _no_font_message(known: set[str]) -> str:
+    """Why no font was found: what was expected, what is there instead, and how to get one."""
+    expected = ", ".join(f"'{name}'" for name in CJK_FONT_FAMILIES[:4])
+    examples = sorted(known)[:4] + (["..."] if len(known) > 4 else [])
+    has_mplfonts = importlib.util.find_spec("mplfonts") is not None
+    mplfonts = "is installed but has no CJK font" if has_mplfonts else "is not installed"
+    return (
+        "No Chinese (CJK) font found for matplotlib, so Chinese text in figures will show as empty boxes.\n"
+        f"Expected: a font family such as {expected} (all {len(CJK_FONT_FAMILIES)} are listed in "
+        "nnlib.fonts.CJK_FONT_FAMILIES), or a CJK font file on disk such as NotoSansCJK-Regular.ttc.\n"
+        f"Found: {len(known)} font families, none of them in that list "
+        f"({', '.join(examples) or 'no fonts'}); "
+        f"no usable CJK font file in the system font folders; the package mplfonts {mplfonts}.\n"
+        "To install one: `sudo apt-get install fonts-noto-cjk` (Debian/Ubuntu), `pip install mplfonts` "
+        "(any system), or the font 'Noto Sans CJK SC' / 'Source Han Sans SC' from your OS; "
+        "then call nnlib.fonts.use_chinese_font() again (no restart needed)."
+    )
 
 
 def _known_families() -> set[str]:
@@ -136,29 +146,8 @@ def _scan_mplfonts() -> bool:
     return _add_font_files(sorted(paths)) > 0
 
 
-def _apt_install() -> bool:
-    """Install Debian's fonts-noto-cjk (root only); return True if apt succeeded."""
-    if not sys.platform.startswith("linux") or shutil.which("apt-get") is None:
-        return False
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        return False
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "fonts-noto-cjk"]
-    ok = subprocess.run(cmd, env=env, capture_output=True).returncode == 0
-    if not ok:  # stale package lists (common on fresh VMs): refresh once and retry
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-        ok = subprocess.run(cmd, env=env, capture_output=True).returncode == 0
-    return ok
-
-
-def find_chinese_font(install: bool = False) -> str | None:
+def find_chinese_font() -> str | None:
     """Return the family name of a CJK font matplotlib can use, registering it if needed.
-
-    Parameters
-    ----------
-    install : bool, default False
-        If no font is found, try ``apt-get install fonts-noto-cjk`` (Linux, as root).
-        The book's setup cell passes ``True`` only in Google Colab.
 
     Returns
     -------
@@ -168,18 +157,15 @@ def find_chinese_font(install: bool = False) -> str | None:
     name = _first_known(_known_families())
     if name is not None:
         return name
-    steps = [_scan_disk, _scan_mplfonts]
-    if install:
-        steps.append(lambda: _apt_install() and _scan_disk())
-    for step in steps:
-        if step():
+    for scan in (_scan_disk, _scan_mplfonts):
+        if scan():
             name = _first_known(_known_families())
             if name is not None:
                 return name
     return None
 
 
-def use_chinese_font(install: bool = False, warn: bool = True) -> str | None:
+def use_chinese_font(warn: bool = True) -> str | None:
     """Make matplotlib draw Chinese text: pick a CJK font and set ``rcParams``.
 
     Sets ``font.family`` to sans-serif with the CJK font first in
@@ -190,10 +176,9 @@ def use_chinese_font(install: bool = False, warn: bool = True) -> str | None:
 
     Parameters
     ----------
-    install : bool, default False
-        Allow installing a font with apt if none is found (see :func:`find_chinese_font`).
     warn : bool, default True
-        Emit a :class:`UserWarning` with installation instructions if no font is found.
+        If no font is found, emit a :class:`UserWarning` that names the fonts expected,
+        those found instead, and how to install one.
 
     Returns
     -------
@@ -203,16 +188,16 @@ def use_chinese_font(install: bool = False, warn: bool = True) -> str | None:
 
     Examples
     --------
-    >>> from nnlib.plotting import use_chinese_font
+    >>> from nnlib.fonts import use_chinese_font
     >>> use_chinese_font()  # doctest: +SKIP
     'Noto Sans CJK SC'
     """
     import matplotlib
 
-    name = find_chinese_font(install=install)
+    name = find_chinese_font()
     if name is None:
         if warn:
-            warnings.warn(_HOW_TO_GET_ONE, UserWarning, stacklevel=2)
+            warnings.warn(_no_font_message(_known_families()), UserWarning, stacklevel=2)
         return None
     rc = matplotlib.rcParams
     rc["font.family"] = ["sans-serif"]
