@@ -44,9 +44,9 @@ CHECK_OUTPUT_TAG = "nbval-check-output"
 COLAB_PROVIDED = {"numpy", "torch", "matplotlib", "ipywidgets", "scipy", "scikit-learn", "pandas"}
 
 SETUP_CELL_TEMPLATE = '''\
-# 环境准备（每章第一格都相同，可重复运行）。本地：只导入 nnlib 并设置图中的中文字体。
-# Colab：先安装与本书同版本的 nnlib（本仓库的 nnlib-book，而不是 PyPI 上无关的同名包 nnlib），
-# 用 --no-deps 安装，绝不升级 Colab 自带的 torch、numpy、matplotlib、ipywidgets。
+# 环境准备（每章第一格都相同，可重复运行）。本地只导入 nnlib、设置中文字体。
+# Colab：装与本书同版本的 nnlib-book（不是 PyPI 上无关的 nnlib），
+# --no-deps：不升级 Colab 自带的 torch、numpy、matplotlib、ipywidgets。
 import sys
 
 NNLIB_VERSION = "{version}"
@@ -60,14 +60,16 @@ if IN_COLAB:
     except ImportError:
         _ok = False
     if not _ok:
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--no-deps",{extra_deps}
-                               f"nnlib-book @ git+{{NNLIB_REPO}}@v{{NNLIB_VERSION}}"])
-        for _m in [m for m in sys.modules if m == "nnlib" or m.startswith("nnlib.")]:
+        subprocess.check_call([
+            sys.executable, "-m", "pip", "install", "-q", "--no-deps",{extra_deps}
+            f"nnlib-book @ git+{{NNLIB_REPO}}@v{{NNLIB_VERSION}}"])
+        for _m in [m for m in sys.modules if m.split(".")[0] == "nnlib"]:
             del sys.modules[_m]
-    # Colab 没有中文字体：缺少时安静地用 apt 装上 fonts-noto-cjk（装好即可用，无需重启）
-    if not subprocess.run("fc-list 'Noto Sans CJK SC'", shell=True, capture_output=True).stdout:
-        subprocess.run("apt-get -qq update && apt-get -qq install -y fonts-noto-cjk",
-                       shell=True, capture_output=True)
+    # Colab 没有中文字体：缺少时安静地装上（装好即可用，无需重启）
+    _fc = "fc-list 'Noto Sans CJK SC'"
+    if not subprocess.run(_fc, shell=True, capture_output=True).stdout:
+        _apt = "apt-get -qq update && apt-get -qq install -y fonts-noto-cjk"
+        subprocess.run(_apt, shell=True, capture_output=True)
 import nnlib
 from nnlib.fonts import use_chinese_font
 
@@ -132,7 +134,7 @@ def _runtime_dependencies(root: Path = ROOT) -> list[str]:
 def setup_cell_source(root: Path = ROOT) -> str:
     """The exact source of every notebook's first cell."""
     repo_url, _branch = read_repository(root)
-    indent = " " * 31  # aligns with the first argument of check_call([...
+    indent = " " * 12  # the arguments of check_call([...
     extra = "".join(f'\n{indent}"{d}",' for d in _runtime_dependencies(root))
     return SETUP_CELL_TEMPLATE.format(version=read_version(root), repo_url=repo_url, extra_deps=extra)
 
