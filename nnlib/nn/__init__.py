@@ -7,7 +7,7 @@ from .container import Sequential
 from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
 from .normalization import BatchNorm2d
 from .pooling import AvgPool2d, MaxPool2d
@@ -17,7 +17,7 @@ from .sparse import Embedding
 __all__ = [
     "Module", "Parameter", "Sequential", "Linear", "Identity", "Flatten",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
-    "MSELoss", "CrossEntropyLoss", "functional", "init",
+    "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "init",
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
     "Embedding", "RNN", "LSTM", "GRU",
 ]
