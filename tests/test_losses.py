@@ -29,7 +29,7 @@ def _parameters(function):
     return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
 
 
-@pytest.mark.parametrize("name", ["MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss"])
+@pytest.mark.parametrize("name", ["MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "CTCLoss"])
 def test_constructor_and_forward_take_pytorchs_parameters(name):
     ours, theirs = getattr(nn, name), getattr(torch.nn, name)
     assert _parameters(ours) == _parameters(theirs)

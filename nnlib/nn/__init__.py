@@ -7,6 +7,7 @@ from .container import Sequential
 from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
+from .ctc import CTCLoss
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
 from .normalization import BatchNorm2d
@@ -17,7 +18,7 @@ from .sparse import Embedding
 __all__ = [
     "Module", "Parameter", "Sequential", "Linear", "Identity", "Flatten",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
-    "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "init",
+    "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "CTCLoss", "functional", "init",
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
     "Embedding", "RNN", "LSTM", "GRU",
 ]
