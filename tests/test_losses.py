@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnlib import nn
@@ -138,6 +138,8 @@ def squared_error(draw):
                     (rng.standard_normal(shape),))
 
 
+# More examples than the layer cases: the options combine (weights × ignore_index × smoothing × …).
+OPTION_SETTINGS = settings(SETTINGS, max_examples=30)
 OPTION_CASES = {
     "CrossEntropyLoss": classification(cross_entropy=True),
     "NLLLoss": classification(cross_entropy=False),
@@ -148,17 +150,47 @@ OPTION_CASES = {
 
 @pytest.mark.parametrize("kind", list(OPTION_CASES))
 @given(data=st.data())
-@SETTINGS
+@OPTION_SETTINGS
 def test_every_option_matches_central_differences(kind, device, data):
     check_loss_gradcheck(data.draw(OPTION_CASES[kind], label="case"), device, data.draw(seeds, label="seed"))
 
 
 @pytest.mark.parametrize("kind", list(OPTION_CASES))
 @given(data=st.data())
-@SETTINGS
+@OPTION_SETTINGS
 def test_every_option_matches_torch_autograd(kind, device, float_dtype, data):
     case, seed = data.draw(OPTION_CASES[kind], label="case"), data.draw(seeds, label="seed")
     check_loss_parity(case, device, float_dtype, seed)
+
+
+def _combination(make, make_torch, weighted, ignore_index, reduction, **options):
+    """(N, C, d1) = (3, 4, 2) scores whose targets hit ignore_index (1, or -100 in two places)."""
+    rng = np.random.default_rng(20)
+    x, target = rng.standard_normal((3, 4, 2)), np.array([[0, 1], [2, 3], [1, -100]])
+    if ignore_index == 1:
+        target[2, 1] = 3
+    if make is nn.NLLLoss:
+        x = _log_softmax(x, 1)
+    ours_w, theirs_w = weight_maker(np.array([0.5, 2.0, 1.0, 3.0]) if weighted else None)
+    options = dict(options, ignore_index=ignore_index, reduction=reduction)
+    return LossCase(f"{make.__name__}(weight={weighted}, {options})",
+                    lambda dev, dt: make(weight=ours_w(dev, dt), **options),
+                    lambda dt: make_torch(weight=theirs_w(dt), **options), x, (target,))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [-100, 1])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("smoothing", [None, 0.0, 0.2], ids=["NLLLoss", "CE", "CE-smoothed"])
+def test_every_combination_of_class_options_matches_torch_and_central_differences(
+        smoothing, weighted, ignore_index, reduction, device):
+    if smoothing is None:
+        case = _combination(nn.NLLLoss, torch.nn.NLLLoss, weighted, ignore_index, reduction)
+    else:
+        case = _combination(nn.CrossEntropyLoss, torch.nn.CrossEntropyLoss, weighted, ignore_index, reduction,
+                            label_smoothing=smoothing)
+    check_loss_parity(case, device, "float64", seed=0)
+    check_loss_gradcheck(case, device, seed=0)
 
 
 # The loss cases the layer tests share: a model's parameters get their gradient through the loss.

@@ -76,7 +76,7 @@ def _log_add(a, b, c):
 
 
 class CTCLoss(_Loss):
-    """Connectionist temporal classification loss (the module docstring derives it).
+    """Connectionist temporal classification loss (``nnlib.nn.ctc`` derives it).
 
     ``criterion(log_probs, targets, input_lengths, target_lengths)``, as in PyTorch:
 
@@ -215,7 +215,7 @@ class CTCLoss(_Loss):
         return alphas
 
     def backward(self, grad_output=1.0):
-        upstream = self._upstream(grad_output, like=self._saved[0] if self._saved else None)
+        upstream = self._upstream(grad_output)
         lp_ext, alphas, log_p, extended, skip, input_lengths, target_lengths, shape = self.pop_saved()
         xp = backend.namespace(lp_ext)
         device, dtype = backend.device_of(lp_ext), backend.dtype_name(lp_ext)

@@ -27,6 +27,10 @@ def _is_integer(dtype):
     return dtype.startswith(("int", "uint"))
 
 
+def _is_float(array):
+    return backend.dtype_name(array) in backend.FLOAT_DTYPES
+
+
 def _array(x):
     # NumPy's arithmetic on 0-d arrays returns scalars: a 0-d input keeps a 0-d array loss and gradient.
     return np.asarray(x) if isinstance(x, np.generic) else x
@@ -47,24 +51,24 @@ class _Loss(Module):
             raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
-    def _upstream(self, grad_output, like):
+    def _upstream(self, grad_output):
         """∂(final objective)/∂J: 1 when J is the objective itself.
 
         With ``reduction="none"`` J is an array of losses, and ``grad_output`` must be an array of
-        the same shape, as for ``loss.backward(gradient)`` in PyTorch (``like`` is an array saved by
-        forward, for the device check); the caller pops what forward saved afterwards.
+        the same shape, as for ``loss.backward(gradient)`` in PyTorch. Call it before ``pop_saved``.
         """
         who = type(self).__name__
         if self.reduction == "none":
+            if self._saved is None:  # no forward pass: pop_saved says so
+                return grad_output
             if not backend.is_array(grad_output):
-                if self._output_shapes is None:  # no forward pass yet: say that, not this
-                    return grad_output
                 raise DTypeError(
                     f"{who}.backward(): with reduction='none' the loss has one value per element, shape "
                     f"{self._output_shapes!r}: pass grad_output, an array of that shape (e.g. ones to "
                     f"differentiate their sum), got {type(grad_output).__name__}")
             self._check_like_output(grad_output)
-            self.check_device_and_dtype(grad_output, "grad_output", like={"the input": like})
+            saved = next(a for a in self._saved if backend.is_array(a) and _is_float(a))
+            self.check_device_and_dtype(grad_output, "grad_output", like={"the input": saved})
             return grad_output
         if backend.is_array(grad_output):
             if tuple(grad_output.shape) != ():
@@ -121,7 +125,7 @@ class MSELoss(_Loss):
                 f"{tuple(target.shape)} (reshape one of them; nnlib does not broadcast here)"
             )
         self.check_device_and_dtype(target, "target", like={"the prediction": input})
-        diff = input - target
+        diff = _array(input - target)
         self.save_for_backward(diff)
         if self.reduction == "none":
             return _array(diff * diff)
@@ -129,7 +133,7 @@ class MSELoss(_Loss):
         return total / _numel(diff) if self.reduction == "mean" else total
 
     def backward(self, grad_output=1.0):
-        scale = self._upstream(grad_output, like=self._saved[0] if self._saved else None)
+        scale = self._upstream(grad_output)
         (diff,) = self.pop_saved()
         n = _numel(diff) if self.reduction == "mean" else 1
         return _array((2.0 / n) * scale * diff)
@@ -179,7 +183,7 @@ class _ClassLoss(_Loss):
             raise TypeError(f"{who}: ignore_index must be an integer, got {ignore_index!r}")
         self.ignore_index = int(ignore_index)
 
-    def _class_indices(self, x, target, dtype):
+    def _class_indices(self, x, target, dtype, xp):
         """Validate integer class-index targets for scores ``x``. Returns (t, valid): t of shape (M,)
         in int64, one per row of ``_class_rows(x)`` with ignored entries replaced by 0, and the
         boolean mask of the entries not ignored, or ``None`` when no entry equals ignore_index."""
@@ -198,7 +202,6 @@ class _ClassLoss(_Loss):
             raise ShapeError(f"{who}: weight must have one entry per class, shape ({c},) for the input "
                              f"{tuple(x.shape)}, got {tuple(self.weight.shape)}")
         self.check_device_and_dtype(target, "target", like={"the logits": x})  # integers: the device
-        xp = backend.namespace(x)
         if target.ndim != 1:
             target = xp.reshape(target, (-1,))
         lo, hi = int(xp.min(target)), int(xp.max(target))
@@ -231,7 +234,7 @@ class _ClassLoss(_Loss):
         in PyTorch, and rows of weight 0 get 0/0 = nan."""
         xp = backend.namespace(rows)
         if self.reduction == "none":
-            return xp.reshape(upstream, (-1, 1)) if backend.is_array(upstream) else upstream
+            return xp.reshape(upstream, (-1, 1))
         if self.reduction == "sum":
             return upstream
         if float(total_weight) != 0.0:
@@ -269,8 +272,8 @@ class NLLLoss(_ClassLoss):
         if not backend.is_array(target):
             raise DTypeError(f"NLLLoss: target must be an integer array of class indices, "
                              f"got {type(target).__name__}")
-        t, valid = self._class_indices(x, target, backend.dtype_name(target))
         xp = backend.namespace(x)
+        t, valid = self._class_indices(x, target, backend.dtype_name(target), xp)
         rows = _class_rows(x)
         w_t = self._target_weights(t, valid, rows)
         losses = -w_t * xp.take_along_axis(rows, t[:, None], axis=1)[:, 0]   # −w_{t_n} x_{n,t_n}
@@ -281,7 +284,7 @@ class NLLLoss(_ClassLoss):
         return _divide(xp.sum(losses), total_weight) if self.reduction == "mean" else xp.sum(losses)
 
     def backward(self, grad_output=1.0):
-        upstream = self._upstream(grad_output, like=self._saved[2] if self._saved else None)
+        upstream = self._upstream(grad_output)
         t, valid, w_t, total_weight, rows, shape = self.pop_saved()
         xp = backend.namespace(rows)
         scale = self._row_scale(upstream, total_weight, valid, rows)
@@ -330,8 +333,8 @@ class CrossEntropyLoss(_ClassLoss):
         dtype = backend.dtype_name(target)
         if dtype in backend.FLOAT_DTYPES:
             return self._probabilities(logits, target)
-        target, valid = self._class_indices(logits, target, dtype)
         xp = backend.namespace(logits)
+        target, valid = self._class_indices(logits, target, dtype, xp)
         if valid is None and self.weight is None and not self.label_smoothing and self.reduction != "none" \
                 and logits.ndim == 2:
             # The book's training loops: plain class indices, nothing weighted, ignored or smoothed.
@@ -396,16 +399,22 @@ class CrossEntropyLoss(_ClassLoss):
         return self._reduce(losses, log_probs.shape[0])
 
     def backward(self, grad_output=1.0):
-        upstream = self._upstream(grad_output, like=self._saved[1] if self._saved else None)
+        scale = self._upstream(grad_output)
         kind, log_probs, *saved = self.pop_saved()
+        if kind != "plain":
+            return self._backward_with_options(kind, log_probs, saved, scale)
+        (target,) = saved
         xp = backend.namespace(log_probs)
+        n = log_probs.shape[0]
         grad = xp.exp(log_probs)                                     # softmax(z)
-        if kind == "plain":
-            (target,) = saved
-            n = log_probs.shape[0]
-            grad[xp.arange(n, device=backend.native_device(target)), target] -= 1
-            return grad * (upstream / n if self.reduction == "mean" else upstream)
-        if kind == "probabilities":                                  # (Σ_c q_nc) p_n − q_n
+        grad[xp.arange(n, device=backend.native_device(target)), target] -= 1
+        return grad * (scale / n if self.reduction == "mean" else scale)
+
+    def _backward_with_options(self, kind, log_probs, saved, upstream):
+        """(Σ_c q_nc) p_n − q_n per row, times the upstream gradient and the reduction's scale."""
+        xp = backend.namespace(log_probs)
+        grad = xp.exp(log_probs)
+        if kind == "probabilities":
             q, shape = saved
             grad = xp.sum(q, axis=1, keepdims=True) * grad - q
             if self.reduction == "none":
@@ -485,7 +494,7 @@ class BCEWithLogitsLoss(_Loss):
                     f"BCEWithLogitsLoss: {name} of shape {tuple(w.shape)} does not broadcast to the input's "
                     f"shape {tuple(x.shape)}; nnlib supports a {name} of the input's shape or one that "
                     f"broadcasts to it")
-        softplus_neg = _softplus(-x)                                  # −log σ(x)
+        softplus_neg = _array(_softplus(-x))                          # −log σ(x)
         coef = 1.0 if self.pos_weight is None else 1.0 + (self.pos_weight - 1.0) * target
         losses = (1.0 - target) * x + coef * softplus_neg
         if self.weight is not None:
@@ -494,7 +503,7 @@ class BCEWithLogitsLoss(_Loss):
         return self._reduce(losses, _numel(x))
 
     def backward(self, grad_output=1.0):
-        upstream = self._upstream(grad_output, like=self._saved[0] if self._saved else None)
+        upstream = self._upstream(grad_output)
         softplus_neg, target, coef = self.pop_saved()
         xp = backend.namespace(softplus_neg)
         sigma = xp.exp(-softplus_neg)                                 # σ(x) = e^(−s(−x))
