@@ -192,6 +192,14 @@ def test_concatenated_targets_unbatched_input_and_length_types_mean_the_same():
         assert one.shape == () and one == reference[n]
 
 
+def test_one_unbatched_sequence_needs_no_grad_output_even_with_reduction_none(device):
+    u, padded, il, tl = _batch()
+    arguments = (to_device(u[:, 0], device), to_device(padded[0, :3], device), np.array(7), np.array(3))
+    criterion, total = nn.CTCLoss(reduction="none"), nn.CTCLoss(reduction="sum")
+    np.testing.assert_array_equal(to_numpy(criterion(*arguments)), to_numpy(total(*arguments)))
+    np.testing.assert_array_equal(to_numpy(criterion.backward()), to_numpy(total.backward()))
+
+
 def test_input_length_zero_spells_only_the_empty_sequence_as_in_pytorch():
     u, targets, _, _ = _batch()
     il, tl = np.array([0, 0, 7]), np.array([0, 2, 1])

@@ -369,6 +369,28 @@ def test_sum_reduction_is_mean_times_the_count_and_none_the_losses_themselves(ma
     np.testing.assert_allclose(to_numpy(criterion.backward(ones)), sum_grad, rtol=1e-12)
 
 
+@pytest.mark.parametrize("make, pred, target", [
+    (nn.CrossEntropyLoss, np.array([0.3, -1.0, 2.0]), np.array(1)),
+    (nn.NLLLoss, np.array([-0.3, -1.0, -2.0]), np.array(2)),
+    (lambda **kw: nn.CrossEntropyLoss(label_smoothing=0.1, **kw), np.array([0.3, -1.0]),
+     np.array([0.2, 0.8])),
+    (nn.MSELoss, np.array(0.5), np.array(-1.0)),
+    (nn.BCEWithLogitsLoss, np.array(0.5), np.array(1.0)),
+], ids=["CrossEntropyLoss", "NLLLoss", "CrossEntropyLoss(probabilities)", "MSELoss", "BCEWithLogitsLoss"])
+def test_the_one_loss_of_an_unbatched_input_needs_no_grad_output_even_with_reduction_none(make, pred, target,
+                                                                                         device):
+    """As in PyTorch, where a 0-d loss backpropagates without a gradient argument."""
+    criterion = make(reduction="none")
+    loss = criterion(to_device(pred, device), to_device(target, device))
+    assert tuple(loss.shape) == () and device_of(loss) == device
+    grad = criterion.backward()
+    mean = make()
+    mean_loss = mean(to_device(pred, device), to_device(target, device))
+    np.testing.assert_allclose(to_numpy(loss), to_numpy(mean_loss))
+    np.testing.assert_allclose(to_numpy(grad), to_numpy(mean.backward()), rtol=1e-15)
+    assert tuple(grad.shape) == pred.shape and device_of(grad) == device
+
+
 def test_mse_gradient_is_2_over_n_times_the_difference(device):
     pred, target = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
     loss, grad = _loss_and_grad(nn.MSELoss(), pred, target, device)

@@ -250,7 +250,7 @@ class CTCLoss(_Loss):
         gamma = xp.permute_dims(xp.matmul(xp.permute_dims(occupancy, (1, 0, 2)), onehot), (1, 0, 2))
 
         if self.reduction == "none":
-            scale = xp.reshape(upstream, (batch,))
+            scale = xp.reshape(upstream, (batch,)) if backend.is_array(upstream) else upstream
         elif self.reduction == "sum":
             scale = upstream
         else:

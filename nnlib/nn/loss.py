@@ -55,10 +55,11 @@ class _Loss(Module):
         """∂(final objective)/∂J: 1 when J is the objective itself.
 
         With ``reduction="none"`` J is an array of losses, and ``grad_output`` must be an array of
-        the same shape, as for ``loss.backward(gradient)`` in PyTorch. Call it before ``pop_saved``.
+        the same shape, as for ``loss.backward(gradient)`` in PyTorch (unless J is one loss, of an
+        unbatched input: then a number will do, as for a scalar). Call it before ``pop_saved``.
         """
         who = type(self).__name__
-        if self.reduction == "none":
+        if self.reduction == "none" and self._output_shapes != ():
             if self._saved is None:  # no forward pass: pop_saved says so
                 return grad_output
             if not backend.is_array(grad_output):
@@ -160,6 +161,12 @@ def _unrows(rows, shape):
     return xp.permute_dims(moved, (0, len(shape) - 1, *range(1, len(shape) - 1)))
 
 
+def _per_row(upstream):
+    """The upstream gradient of ``reduction="none"`` as a column, one entry per row (a number for
+    the one loss of an unbatched input)."""
+    return backend.namespace(upstream).reshape(upstream, (-1, 1)) if backend.is_array(upstream) else upstream
+
+
 def _divide(numerator, denominator):
     # A mean over no example is 0/0 = nan, as in PyTorch: no warning for NumPy's 0-d arrays.
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -234,7 +241,7 @@ class _ClassLoss(_Loss):
         in PyTorch, and rows of weight 0 get 0/0 = nan."""
         xp = backend.namespace(rows)
         if self.reduction == "none":
-            return xp.reshape(upstream, (-1, 1))
+            return _per_row(upstream)
         if self.reduction == "sum":
             return upstream
         if float(total_weight) != 0.0:
@@ -418,7 +425,7 @@ class CrossEntropyLoss(_ClassLoss):
             q, shape = saved
             grad = xp.sum(q, axis=1, keepdims=True) * grad - q
             if self.reduction == "none":
-                return _unrows(grad * xp.reshape(upstream, (-1, 1)), shape)
+                return _unrows(grad * _per_row(upstream), shape)
             scale = upstream / log_probs.shape[0] if self.reduction == "mean" else upstream
             return _unrows(grad * scale, shape)
         t, valid, w_t, total_weight, shape = saved
