@@ -427,6 +427,7 @@ def test_loss_value_converts_to_a_python_float(device):
 
 
 def test_weights_are_buffers_that_move_and_convert_with_the_criterion(torch_device):
+    assert list(nn.BCEWithLogitsLoss().state_dict()) == list(torch.nn.BCEWithLogitsLoss().state_dict()) == []
     criterion = nn.BCEWithLogitsLoss(np.ones(3), pos_weight=np.full(3, 2.0))
     assert list(criterion.state_dict()) == ["weight", "pos_weight"]
     criterion.to(torch_device, dtype="float32")

@@ -92,17 +92,21 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}"
 
 
-def _float_buffer(value, name, who, *, ndim=None):
-    """A weight given to a loss: ``None``, or a float array (kept as a buffer, as in PyTorch)."""
+def _set_weight(loss, value, name, *, ndim=None):
+    """A weight given to a loss: ``None``, or a float array, kept as a buffer (as in PyTorch: it
+    moves with ``loss.to(...)`` and is saved in ``state_dict``). ``None`` stays a plain attribute,
+    so that a loss without weights has nothing for ``check_input`` to compare an input with."""
+    who = type(loss).__name__
     if value is None:
-        return None
+        setattr(loss, name, None)
+        return
     if not backend.is_array(value):
         raise DTypeError(f"{who}: {name} must be a NumPy array or torch tensor, got {type(value).__name__}")
     if backend.dtype_name(value) not in backend.FLOAT_DTYPES:
         raise DTypeError(f"{who}: {name} must be float32 or float64, got {backend.dtype_name(value)}")
     if ndim is not None and value.ndim != ndim:
         raise ShapeError(f"{who}: {name} must be 1-D, one weight per class, got shape {tuple(value.shape)}")
-    return value
+    loss.register_buffer(name, value)
 
 
 class MSELoss(_Loss):
@@ -185,7 +189,7 @@ class _ClassLoss(_Loss):
     def __init__(self, weight, size_average, ignore_index, reduce, reduction):
         super().__init__(size_average, reduce, reduction)
         who = type(self).__name__
-        self.register_buffer("weight", _float_buffer(weight, "weight", who, ndim=1))
+        _set_weight(self, weight, "weight", ndim=1)
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
             raise TypeError(f"{who}: ignore_index must be an integer, got {ignore_index!r}")
         self.ignore_index = int(ignore_index)
@@ -479,8 +483,8 @@ class BCEWithLogitsLoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
         super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", _float_buffer(weight, "weight", "BCEWithLogitsLoss"))
-        self.register_buffer("pos_weight", _float_buffer(pos_weight, "pos_weight", "BCEWithLogitsLoss"))
+        _set_weight(self, weight, "weight")
+        _set_weight(self, pos_weight, "pos_weight")
 
     def forward(self, input, target):
         x = self.check_input(input, name="input")
