@@ -58,27 +58,29 @@ class _Loss(Module):
         the same shape, as for ``loss.backward(gradient)`` in PyTorch (unless J is one loss, of an
         unbatched input: then a number will do, as for a scalar). Call it before ``pop_saved``.
         """
-        who = type(self).__name__
         if self.reduction == "none" and self._output_shapes != ():
-            if self._saved is None:  # no forward pass: pop_saved says so
-                return grad_output
-            if not backend.is_array(grad_output):
-                raise DTypeError(
-                    f"{who}.backward(): with reduction='none' the loss has one value per element, shape "
-                    f"{self._output_shapes!r}: pass grad_output, an array of that shape (e.g. ones to "
-                    f"differentiate their sum), got {type(grad_output).__name__}")
-            self._check_like_output(grad_output)
-            saved = next(a for a in self._saved if backend.is_array(a) and _is_float(a))
-            self.check_device_and_dtype(grad_output, "grad_output", like={"the input": saved})
-            return grad_output
+            return self._upstream_per_loss(grad_output)
         if backend.is_array(grad_output):
             if tuple(grad_output.shape) != ():
-                raise ShapeError(f"{who}.backward(): grad_output must be a scalar, "
+                raise ShapeError(f"{type(self).__name__}.backward(): grad_output must be a scalar, "
                                  f"got shape {tuple(grad_output.shape)}")
             return grad_output
         if isinstance(grad_output, bool) or not isinstance(grad_output, (int, float)):
-            raise DTypeError(f"{who}.backward(): grad_output must be a number, "
+            raise DTypeError(f"{type(self).__name__}.backward(): grad_output must be a number, "
                              f"got {type(grad_output).__name__}")
+        return grad_output
+
+    def _upstream_per_loss(self, grad_output):
+        if self._saved is None:  # no forward pass: pop_saved says so
+            return grad_output
+        if not backend.is_array(grad_output):
+            raise DTypeError(
+                f"{type(self).__name__}.backward(): with reduction='none' the loss has one value per "
+                f"element, shape {self._output_shapes!r}: pass grad_output, an array of that shape (e.g. "
+                f"ones to differentiate their sum), got {type(grad_output).__name__}")
+        self._check_like_output(grad_output)
+        saved = next(a for a in self._saved if backend.is_array(a) and _is_float(a))
+        self.check_device_and_dtype(grad_output, "grad_output", like={"the input": saved})
         return grad_output
 
     def _reduce(self, losses, count):
@@ -198,10 +200,10 @@ class _ClassLoss(_Loss):
         """Validate integer class-index targets for scores ``x``. Returns (t, valid): t of shape (M,)
         in int64, one per row of ``_class_rows(x)`` with ignored entries replaced by 0, and the
         boolean mask of the entries not ignored, or ``None`` when no entry equals ignore_index."""
-        who = type(self).__name__
         c = x.shape[1] if x.ndim > 1 else x.shape[0]
         expected = (x.shape[0], *x.shape[2:]) if x.ndim > 1 else ()
-        if tuple(target.shape) != tuple(expected):
+        who = type(self).__name__
+        if tuple(target.shape) != expected:
             raise ShapeError(
                 f"{who}: target must have shape {tuple(expected)} (one class index per example) to match "
                 f"the input {tuple(x.shape)}, got {tuple(target.shape)}")
@@ -411,18 +413,19 @@ class CrossEntropyLoss(_ClassLoss):
 
     def backward(self, grad_output=1.0):
         scale = self._upstream(grad_output)
-        kind, log_probs, *saved = self.pop_saved()
-        if kind != "plain":
-            return self._backward_with_options(kind, log_probs, saved, scale)
-        (target,) = saved
+        saved = self.pop_saved()
+        if saved[0] != "plain":
+            return self._backward_with_options(saved, scale)
+        _, log_probs, target = saved
         xp = backend.namespace(log_probs)
         n = log_probs.shape[0]
         grad = xp.exp(log_probs)                                     # softmax(z)
         grad[xp.arange(n, device=backend.native_device(target)), target] -= 1
         return grad * (scale / n if self.reduction == "mean" else scale)
 
-    def _backward_with_options(self, kind, log_probs, saved, upstream):
+    def _backward_with_options(self, saved, upstream):
         """(Σ_c q_nc) p_n − q_n per row, times the upstream gradient and the reduction's scale."""
+        kind, log_probs, *saved = saved
         xp = backend.namespace(log_probs)
         grad = xp.exp(log_probs)
         if kind == "probabilities":
