@@ -1,8 +1,11 @@
 """The live widgets, driven headlessly: what they plot must be what the training/optimizer did."""
 
+import ast
+import dataclasses
 import html
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +13,9 @@ import pytest
 import nnlib
 from nnlib import optim
 from nnlib.surfaces import Surface, get_surface, trajectory
-from nnlib.widgets import (AdamExplorer, ConvExplorer, GradientFlowDashboard, ModelTarget, OptimizerRace,
+from nnlib.widgets import (OPTIMIZERS, AdamExplorer, ConvExplorer, GradientFlowDashboard, ModelTarget, OptimizerRace,
                            SurfaceTarget, svg)
-from nnlib.widgets.race import DEFAULT_LR, RACERS
+from nnlib.widgets.race import DEFAULT_LR
 
 W = pytest.importorskip("ipywidgets")
 
@@ -169,7 +172,7 @@ def test_constant_gradient_shows_why_bias_correction_is_needed():
     rec = a.history["x"]
     assert math.isclose(rec["m"][-1], 2.0 * (1 - 0.9**10))  # only ~65 % of the gradient
     assert math.isclose(rec["m_hat"][-1], 2.0)               # corrected: exactly the gradient
-    assert math.isclose(rec["adam_step"][-1], 0.01 * 2.0 / (2.0 + 1e-8))
+    assert math.isclose(rec["delta_theta"][-1], -0.01 * 2.0 / (2.0 + 1e-8), rel_tol=1e-9)
 
 
 def test_sliders_change_the_running_optimizer_and_reset_starts_over():
@@ -198,41 +201,165 @@ def test_adam_explorer_on_a_network():
     assert len(a.history["loss"]) == 5 and "path" not in a.plotted
 
 
+ADAM_VARIANTS = [(optim.Adam, dict(amsgrad=True)), (optim.AdamW, dict(weight_decay=0.1)),
+                 (optim.AdamW, dict(weight_decay=0.1, amsgrad=True))]
+
+
+@pytest.mark.parametrize("optimizer,options", ADAM_VARIANTS, ids=["amsgrad", "AdamW", "AdamW-amsgrad"])
+def test_adam_explorer_shows_the_step_the_optimizer_took(optimizer, options):
+    """Δθ is measured: for amsgrad and AdamW it is not Adam's α·m̂/(√v̂+ε)."""
+    a = AdamExplorer("quadratic", optimizer=optimizer, lr=0.1, **options)
+    a.run(60)
+    assert type(a.optimizer) is optimizer and a.name == optimizer.__name__
+    path = trajectory("quadratic", lambda ps: optimizer(ps, lr=0.1, **options), 60).points
+    np.testing.assert_array_equal(np.array(a.history["path"]), path)  # the explorer ran this optimizer
+    state = a.optimizer.state[a.target.theta]
+    assert a.history["t"] == list(range(1, 61)) and state["step"] == 60
+    for i, name in enumerate(["x", "y"]):
+        rec = a.history[name]
+        np.testing.assert_array_equal(rec["delta_theta"], np.diff(path[:, i]))  # θ after − θ before
+        assert rec["m"][-1] == state["exp_avg"][i] and rec["v"][-1] == state["exp_avg_sq"][i]
+        if options.get("amsgrad"):
+            assert rec["v_max"][-1] == state["max_exp_avg_sq"][i]
+            assert rec["v_max"][-1] > rec["v"][-1]  # the maximum is what the step divides by
+        else:
+            assert "v_max" not in rec
+        adam_formula = 0.1 * np.array(rec["m_hat"]) / (np.sqrt(rec["v_hat"]) + 1e-8)
+        # What the widget used to show instead differs by far more than rounding (~1e-16 here):
+        assert np.max(np.abs(-np.array(rec["delta_theta"]) - adam_formula)) > 1e-6
+    a.redraw()
+    np.testing.assert_array_equal(a.plotted["delta_theta"], a.history["x"]["delta_theta"])
+    assert f"Δθ = {a.history['x']['delta_theta'][-1]:.3g}" in text_of(a.status)
+    assert optimizer.__name__ in a.charts.value
+
+
+def test_adam_explorer_steps_on_a_network_add_up_to_the_weight_change():
+    X, y = small_data()
+    nnlib.manual_seed(0)
+    target = ModelTarget(lambda: nnlib.nn.Sequential(nnlib.nn.Linear(6, 8), nnlib.nn.ReLU(), nnlib.nn.Linear(8, 3)),
+                         nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
+    a = AdamExplorer(target, optimizer=optim.AdamW, lr=0.01, weight_decay=0.5, amsgrad=True)
+    start = {name: float(p.data.reshape(-1)[i]) for name, p, i in target.coordinates}
+    a.run(8)
+    for name, p, i in target.coordinates:
+        assert math.isclose(sum(a.history[name]["delta_theta"]), float(p.data.reshape(-1)[i]) - start[name],
+                            rel_tol=1e-6, abs_tol=1e-9)
+    with pytest.raises(TypeError, match="optim.Adam or a subclass"):
+        AdamExplorer("quadratic", optimizer=optim.SGD)
+
+
+def test_a_refused_slider_value_shows_the_constructors_message_and_changes_nothing():
+    a = AdamExplorer("quadratic", lr=0.1, betas=(0.9, 0.999))
+    a.run(3)
+    with pytest.raises(ValueError) as from_constructor:
+        optim.Adam([nnlib.nn.Parameter(np.zeros(2))], betas=(1.0, 0.999))
+    a.beta1.max = 1.0  # a slider whose range reaches a value Adam refuses
+    a.beta1.value = 1.0
+    assert is_error(a.status) and str(from_constructor.value) in text_of(a.status)
+    assert isinstance(a.last_error, ValueError)
+    assert a.optimizer.param_groups[0]["betas"] == (0.9, 0.999) and a.beta1.value == 0.9  # the slider went back
+    a.step()  # the optimizer runs on with the values it had
+    assert a.history["t"] == [1, 2, 3, 4] and not is_error(a.status)
+    a.beta1.value = 0.5  # an accepted value reaches the running optimizer
+    assert a.optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+
+
 # --- optimizer race ----------------------------------------------------------------------------
 def test_race_draws_the_true_trajectories_and_arrows():
     race = OptimizerRace("beale", steps=60, lr_scale=1.0, momentum=0.8)
-    for name, tr in race.trajectories.items():
-        lr = DEFAULT_LR["beale"][name]
-        expected = trajectory("beale", lambda ps, name=name: RACERS[name](ps, lr, 0.8), 60)
-        np.testing.assert_array_equal(race.plotted["paths"][name], expected.points)
-        point, descent, velocity = race.plotted["arrows"][name]
+    assert list(race.trajectories) == list(OPTIMIZERS)
+    for key, tr in race.trajectories.items():
+        lr = DEFAULT_LR["beale"][key]
+        expected = trajectory("beale", lambda ps, key=key: OPTIMIZERS[key].make(ps, lr, 0.8), 60)
+        np.testing.assert_array_equal(race.plotted["paths"][key], expected.points)
+        point, descent, velocity = race.plotted["arrows"][key]
         np.testing.assert_array_equal(descent, -expected.gradients[-1])
-        if name in ("动量", "Nesterov"):
+        if key in ("momentum", "nesterov"):
             np.testing.assert_array_equal(velocity, -expected.states[-1]["momentum_buffer"])  # after the last step
+        if key == "adam":
+            np.testing.assert_array_equal(velocity, -expected.states[-1]["exp_avg"])
+        if key == "sgd":
+            assert velocity is None
     assert "<animate" in race.charts.value  # the final frame replays itself in the static book
 
 
 def test_race_controls():
-    race = OptimizerRace("quadratic", steps=20, racers=["SGD", "Adam"], playback_seconds=0.05, min_interval=0.0)
-    assert set(race.trajectories) == {"SGD", "Adam"}
-    race.enabled["RMSProp"].value = True
+    race = OptimizerRace("quadratic", steps=20, racers=["sgd", "adam"], playback_seconds=0.05, min_interval=0.0)
+    assert set(race.trajectories) == {"sgd", "adam"}
+    race.enabled["rmsprop"].value = True
     race.surface.value = "saddle"
     race.lr_scale.value = 2.0
     race.run_button.click()  # animated replay, then the final frame
-    assert set(race.trajectories) == {"SGD", "Adam", "RMSProp"}
+    assert set(race.trajectories) == {"sgd", "adam", "rmsprop"}
     assert race.redraws >= 2
-    lr = DEFAULT_LR["saddle"]["SGD"] * 2.0
-    np.testing.assert_array_equal(race.plotted["paths"]["SGD"],
+    lr = DEFAULT_LR["saddle"]["sgd"] * 2.0
+    np.testing.assert_array_equal(race.plotted["paths"]["sgd"],
                                   trajectory("saddle", lambda ps: optim.SGD(ps, lr=lr), 20).points)
     with pytest.raises(ValueError, match="unknown optimizers"):
         OptimizerRace(racers=["LBFGS"])
+    with pytest.raises(ValueError, match=r"unknown optimizers \['动量'\]; expected ids"):  # a label is not an id
+        OptimizerRace(racers=["动量"])
 
 
 def test_race_marks_divergence_and_draws_only_finite_points():
-    race = OptimizerRace("rosenbrock", steps=100, lr_scale=10.0, racers=["SGD", "Adam"])
-    assert race.trajectories["SGD"].diverged
-    assert np.all(np.isfinite(race.plotted["paths"]["SGD"]))
+    race = OptimizerRace("rosenbrock", steps=100, lr_scale=10.0, racers=["sgd", "adam"])
+    assert race.trajectories["sgd"].diverged
+    assert np.all(np.isfinite(race.plotted["paths"]["sgd"]))
     assert "发散" in race.status.value
+
+
+# --- one table of optimizers -----------------------------------------------------------------------
+def test_race_and_dashboard_take_labels_and_optimizers_from_the_one_table(monkeypatch):
+    """Relabel every entry and count the calls of its make: both widgets show the new labels and
+    build through the table (a widget with its own labels or lambdas fails here)."""
+    built = []
+    for key, entry in list(OPTIMIZERS.items()):
+        def make(params, lr, momentum=0.9, key=key, original=entry.make):
+            built.append(key)
+            return original(params, lr, momentum)
+        monkeypatch.setitem(OPTIMIZERS, key, dataclasses.replace(entry, label=f"〔{key}〕", make=make))
+    race = OptimizerRace("quadratic", steps=10)
+    assert list(race.enabled) == list(OPTIMIZERS)
+    assert [box.description for box in race.enabled.values()] == [f"〔{k}〕" for k in OPTIMIZERS]
+    assert sorted(built) == sorted(OPTIMIZERS)
+    assert all(f"〔{k}〕" in text_of(race.status) and f"〔{k}〕" in race.charts.value for k in OPTIMIZERS)
+    built.clear()
+    d = GradientFlowDashboard(small_data(), depth=1, width=4, optimizer="nesterov")
+    assert d.optimizer_name.options == tuple((f"〔{k}〕", k) for k in OPTIMIZERS)
+    assert built == ["nesterov"] and d.optimizer.param_groups[0]["nesterov"]
+    d.optimizer_name.value = "rmsprop"
+    assert built == ["nesterov", "rmsprop"] and isinstance(d.optimizer, optim.RMSprop)
+    with pytest.raises(ValueError, match="unknown optimizers"):
+        GradientFlowDashboard(small_data(), optimizer="Adam")  # a label, not the id "adam"
+
+
+def test_the_table_is_keyed_by_ids_and_the_race_tunes_every_entry():
+    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+    assert all(re.fullmatch(r"[a-z]+", key) for key in OPTIMIZERS)
+    assert len({entry.label for entry in OPTIMIZERS.values()}) == len(OPTIMIZERS)
+    for surface, rates in DEFAULT_LR.items():
+        assert list(rates) == list(OPTIMIZERS), surface
+    for key, entry in OPTIMIZERS.items():  # the velocity a race arrow shows is a real state entry
+        opt = entry.make([nnlib.nn.Parameter(np.ones(2))], 0.1)
+        opt.param_groups[0]["params"][0].grad = np.ones(2)
+        opt.step()
+        if entry.velocity_key:
+            assert entry.velocity_key in next(iter(opt.state.values())), key
+
+
+def test_widget_modules_share_code_only_through_live_svg_and_the_table():
+    """A widget module imports no other widget module: drawing helpers live in svg.py."""
+    shared = {"live", "svg", "optimizers"}
+    folder = Path(nnlib.widgets.__file__).parent
+    for path in folder.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        siblings = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1
+                    and node.module}
+        siblings |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1
+                     and node.module is None for alias in node.names}
+        assert siblings <= shared, (path.name, siblings - shared)
 
 
 # --- the SVG helpers -------------------------------------------------------------------------------
@@ -332,7 +459,7 @@ def test_race_momentum_cannot_reach_zero_and_errors_show_in_the_status(monkeypat
     assert race.momentum.min > 0  # Nesterov needs μ > 0
     race.momentum.value = 0.0  # what dragging the slider to its left end does: clamped to the minimum
     race.run_button.click()
-    assert "Nesterov" in race.trajectories and not is_error(race.status)
+    assert "nesterov" in race.trajectories and not is_error(race.status)
     with pytest.raises(ValueError, match="momentum must be between"):
         OptimizerRace(momentum=0.0)
     # Any error in a handler reaches the status line; the last picture stays.

@@ -14,12 +14,13 @@ import time
 import ipywidgets as W
 import numpy as np
 
-from .. import backend, nn, optim
+from .. import backend, nn
 from ..diagnostics import DivergenceGuard
 from ..errors import DivergenceError
 from ..rng import manual_seed
 from . import svg
 from .live import LiveWidget, bounded, labelled
+from .optimizers import OPTIMIZERS, check_ids
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
 
@@ -31,15 +32,6 @@ INITS = {
     "xavier": ("Xavier/Glorot", lambda w, act: nn.init.xavier_uniform_(w, gain=_gain(act))),
     "he": ("He/Kaiming", lambda w, act: nn.init.kaiming_normal_(w, nonlinearity="relu")),
 }
-
-OPTIMIZERS = {
-    "sgd": ("SGD", lambda ps, lr: optim.SGD(ps, lr=lr)),
-    "momentum": ("动量 SGD (μ=0.9)", lambda ps, lr: optim.SGD(ps, lr=lr, momentum=0.9)),
-    "adagrad": ("AdaGrad", lambda ps, lr: optim.Adagrad(ps, lr=lr)),
-    "rmsprop": ("RMSProp", lambda ps, lr: optim.RMSprop(ps, lr=lr)),
-    "adam": ("Adam", lambda ps, lr: optim.Adam(ps, lr=lr)),
-}
-
 
 def _gain(activation):
     return nn.init.calculate_gain({"gelu": "relu", "leaky_relu": "leaky_relu"}.get(activation, activation))
@@ -83,6 +75,9 @@ class GradientFlowDashboard(LiveWidget):
     the initialisation control refills every layer's ``weight`` (``"pytorch"`` keeps the
     model's own initialisation).
 
+    ``optimizer`` is an id of ``nnlib.widgets.OPTIMIZERS`` (``"sgd"``,
+    ``"momentum"``, ``"adam"`` …); the drop-down shows the labels of that table.
+
     Everything is also driveable from code (``train(steps)``, ``reset()``), which is how the
     tests and the static book use it. ``history`` holds the recorded numbers; ``plotted`` the
     numbers the last redraw drew.
@@ -113,7 +108,9 @@ class GradientFlowDashboard(LiveWidget):
         self.init = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in INITS.items()], value=init), "初始化")
         self.lr = labelled(bounded(W.FloatLogSlider(base=10, min=-4, max=0.5, step=0.1, readout_format=".1e"), lr, "lr"),
                            "学习率")
-        self.optimizer_name = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in OPTIMIZERS.items()], value=optimizer), "优化器")
+        check_ids([optimizer])
+        self.optimizer_name = labelled(W.Dropdown(options=[(e.label, k) for k, e in OPTIMIZERS.items()], value=optimizer),
+                                       "优化器")
         self.device = labelled(W.Dropdown(options=devices, value=device), "设备")
         self.steps = labelled(W.BoundedIntText(value=steps, min=1, max=1_000_000), "步数")
         self.train_button = W.Button(description="训练", button_style="primary", icon="play")
@@ -168,11 +165,10 @@ class GradientFlowDashboard(LiveWidget):
         self.redraw()
 
     def _new_optimizer(self):
-        self.optimizer = OPTIMIZERS[self.optimizer_name.value][1](list(self.model.parameters()), self.lr.value)
+        self.optimizer = OPTIMIZERS[self.optimizer_name.value].make(list(self.model.parameters()), self.lr.value)
 
     def _set_lr(self, lr):
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.optimizer.set_hyperparameter("lr", lr)  # checked as the constructor checks it
 
     def train(self, steps):
         """Train ``steps`` minibatch steps, redrawing at most every ``min_interval`` seconds."""

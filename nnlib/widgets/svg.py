@@ -5,10 +5,14 @@ hundreds of milliseconds, which at 5 redraws per second would eat most of the tr
 Building an SVG string costs about a millisecond, the browser draws it (with its own fonts, so
 Chinese labels always render), and it stays sharp at any zoom. Everything here returns plain
 SVG/HTML strings that an ``ipywidgets.HTML`` shows; the numbers each chart was drawn from are
-kept by the widgets for tests.
+kept by the widgets for tests. The one picture matplotlib draws is a surface's filled contours,
+once per surface (cached), as the background image of :func:`path_overlay`.
 """
 
+import base64
+import functools
 import html
+import io
 import itertools
 import math
 import warnings
@@ -288,3 +292,86 @@ def _step_outline(frame, edges, counts, stroke):
 def row(*parts):
     """Place SVG strings side by side (wrapping on narrow screens)."""
     return "<div style='display:flex;flex-wrap:wrap;gap:6px'>" + "".join(parts) + "</div>"
+
+
+# --- paths over a 2-D surface (the optimizer race, the Adam explorer) ---------------------------
+@functools.lru_cache(maxsize=8)
+def contour_background(surface, pixels=300):
+    """The surface's filled contours as a base64 PNG covering exactly xlim × ylim (cached)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    X, Y, Z = surface.grid(200)
+    fig = Figure(figsize=(pixels / 100, pixels / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_axis_off()
+    if surface.log_contours:
+        Z = Z - Z.min() + 1e-3
+        levels = np.logspace(np.log10(Z.min()), np.log10(Z.max()), 25)
+        ax.contourf(X, Y, Z, levels=levels, norm=LogNorm(), cmap="viridis", alpha=0.85)
+        ax.contour(X, Y, Z, levels=levels, norm=LogNorm(), colors="white", linewidths=0.3, alpha=0.6)
+    else:
+        ax.contourf(X, Y, Z, levels=25, cmap="viridis", alpha=0.85)
+        ax.contour(X, Y, Z, levels=25, colors="white", linewidths=0.3, alpha=0.6)
+    ax.set_xlim(*surface.xlim)
+    ax.set_ylim(*surface.ylim)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def arrow(frame, point, direction, colour, marker, dash=None, length=28):
+    """An arrow of fixed on-screen length from ``point`` along ``direction`` (data units)."""
+    if point is None or direction is None:
+        return ""
+    x0, y0 = float(frame.x(point[0])), float(frame.y(point[1]))
+    dx = float(frame.x(point[0] + direction[0])) - x0
+    dy = float(frame.y(point[1] + direction[1])) - y0
+    norm = np.hypot(dx, dy)
+    if not np.isfinite(norm) or norm == 0:
+        return ""
+    x1, y1 = x0 + length * dx / norm, y0 + length * dy / norm
+    style = f" stroke-dasharray='{dash}'" if dash else ""
+    return (f"<line x1='{x0:.1f}' y1='{y0:.1f}' x2='{x1:.1f}' y2='{y1:.1f}' stroke='{colour}' stroke-width='2'"
+            f"{style} marker-end='url(#{marker})'/>")
+
+
+def path_overlay(surface, paths, *, arrows=None, title="", width=420, height=320, animate_seconds=None):
+    """SVG: contours of ``surface`` with ``paths = {name: points (T, 2)}`` drawn over them.
+
+    ``arrows = {name: (point, descent_direction, velocity_direction)}``. With
+    ``animate_seconds``, each path also gets a dot that walks it, one step per frame.
+    """
+    frame = Frame(width, height, surface.xlim, surface.ylim, title=title, xlabel="x", ylabel="y",
+                      margin=(28, LEGEND_WIDTH, 34, 52))
+    arrowhead = unique_id("arrow")
+    left, top = frame.left, frame.top
+    w, h = width - frame.left - frame.right, height - frame.top - frame.bottom
+    body = [f"<defs><marker id='{arrowhead}' markerWidth='6' markerHeight='6' refX='5' refY='3' orient='auto'>"
+            f"<path d='M0,0 L6,3 L0,6 z' fill='black'/></marker></defs>",
+            f"<image href='data:image/png;base64,{contour_background(surface)}' x='{left}' y='{top}' "
+            f"width='{w}' height='{h}' preserveAspectRatio='none'/>"]
+    mx, my = float(frame.x(surface.minimum[0])), float(frame.y(surface.minimum[1]))
+    body.append(f"<text x='{mx:.1f}' y='{my + 4:.1f}' font-size='14' text-anchor='middle' fill='white'>★</text>")
+    for i, (name, points) in enumerate(paths.items()):
+        c = color(i)
+        body.append(polyline(frame, points[:, 0], points[:, 1], c, width=1.8, path=True))
+        if animate_seconds and len(points) > 1:
+            px, py = frame.x(points[:, 0]), frame.y(points[:, 1])
+            ok = np.isfinite(px) & np.isfinite(py)
+            px, py = np.clip(px[ok], -1e4, 1e4), np.clip(py[ok], -1e4, 1e4)
+            body.append(f"<circle r='4' fill='{c}' stroke='white'>"
+                        f"<animate attributeName='cx' values='{';'.join(f'{v:.1f}' for v in px)}' dur='{animate_seconds}s' "
+                        f"repeatCount='indefinite'/>"
+                        f"<animate attributeName='cy' values='{';'.join(f'{v:.1f}' for v in py)}' dur='{animate_seconds}s' "
+                        f"repeatCount='indefinite'/></circle>")
+        else:
+            body.append(f"<circle cx='{float(frame.x(points[-1, 0])):.1f}' cy='{float(frame.y(points[-1, 1])):.1f}' "
+                        f"r='4' fill='{c}' stroke='white'/>")
+        if arrows and name in arrows:
+            point, descent, velocity = arrows[name]
+            body.append(arrow(frame, point, descent, c, arrowhead))
+            body.append(arrow(frame, point, velocity, c, arrowhead, dash="4,2"))
+    return frame.svg(body, [legend(frame, list(paths), [color(i) for i in range(len(paths))])])
