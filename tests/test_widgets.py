@@ -13,8 +13,8 @@ import pytest
 import nnlib
 from nnlib import optim
 from nnlib.surfaces import Surface, get_surface, trajectory
-from nnlib.widgets import (OPTIMIZERS, AdamExplorer, ConvExplorer, GradientFlowDashboard, ModelTarget, OptimizerRace,
-                           SurfaceTarget, svg)
+from nnlib.widgets import (OPTIMIZERS, AdamExplorer, ConvExplorer, GradientFlowDashboard, ModelTarget,
+                           OptimizerRace, SurfaceTarget, svg)
 from nnlib.widgets.race import DEFAULT_LR
 
 W = pytest.importorskip("ipywidgets")
@@ -24,6 +24,11 @@ def small_data(n=96, features=6, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, features)).astype(np.float32)
     return X, (np.arange(n) % classes).astype(np.int64)
+
+
+def small_net(hidden=8):
+    """A fresh MLP for ``small_data()``: 6 features → ``hidden`` ReLU units → 3 classes."""
+    return nnlib.nn.Sequential(nnlib.nn.Linear(6, hidden), nnlib.nn.ReLU(), nnlib.nn.Linear(hidden, 3))
 
 
 # --- gradient flow dashboard ----------------------------------------------------------------
@@ -48,7 +53,8 @@ def test_dashboard_recorded_norm_is_the_weight_gradient_norm():
     d = GradientFlowDashboard(small_data(), depth=1, width=4, activation="relu", init="he")
     d.train(1)  # the step leaves .grad as it was: it is the gradient recorded
     first = d.model[0]
-    assert math.isclose(d.history["grad_norm"]["0"][0], float(np.linalg.norm(first.weight.grad)), rel_tol=1e-6)
+    expected = float(np.linalg.norm(first.weight.grad))
+    assert math.isclose(d.history["grad_norm"]["0"][0], expected, rel_tol=1e-6)
 
 
 def test_deep_sigmoid_gradients_vanish_but_relu_he_gradients_do_not():
@@ -165,7 +171,8 @@ def test_adam_explorer_matches_an_independent_adam_run():
 
 
 def test_constant_gradient_shows_why_bias_correction_is_needed():
-    flat = Surface("slope", "slope", lambda p: p[..., 0] * 2.0, lambda p: np.full_like(np.asarray(p, float), 2.0),
+    flat = Surface("slope", "slope", lambda p: p[..., 0] * 2.0,
+                   lambda p: np.full_like(np.asarray(p, float), 2.0),
                    minimum=(0, 0), start=(0.0, 0.0), xlim=(-1, 1), ylim=(-1, 1))
     a = AdamExplorer(SurfaceTarget(flat), lr=0.01)
     a.run(10)
@@ -191,8 +198,7 @@ def test_sliders_change_the_running_optimizer_and_reset_starts_over():
 def test_adam_explorer_on_a_network():
     X, y = small_data()
     nnlib.manual_seed(0)
-    target = ModelTarget(lambda: nnlib.nn.Sequential(nnlib.nn.Linear(6, 8), nnlib.nn.ReLU(), nnlib.nn.Linear(8, 3)),
-                         nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
+    target = ModelTarget(small_net, nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
     a = AdamExplorer(target, lr=0.01)
     a.run(5)
     name, param, index = target.coordinates[0]
@@ -236,8 +242,7 @@ def test_adam_explorer_shows_the_step_the_optimizer_took(optimizer, options):
 def test_adam_explorer_steps_on_a_network_add_up_to_the_weight_change():
     X, y = small_data()
     nnlib.manual_seed(0)
-    target = ModelTarget(lambda: nnlib.nn.Sequential(nnlib.nn.Linear(6, 8), nnlib.nn.ReLU(), nnlib.nn.Linear(8, 3)),
-                         nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
+    target = ModelTarget(small_net, nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
     a = AdamExplorer(target, optimizer=optim.AdamW, lr=0.01, weight_decay=0.5, amsgrad=True)
     start = {name: float(p.data.reshape(-1)[i]) for name, p, i in target.coordinates}
     a.run(8)
@@ -257,7 +262,8 @@ def test_a_refused_slider_value_shows_the_constructors_message_and_changes_nothi
     a.beta1.value = 1.0
     assert is_error(a.status) and str(from_constructor.value) in text_of(a.status)
     assert isinstance(a.last_error, ValueError)
-    assert a.optimizer.param_groups[0]["betas"] == (0.9, 0.999) and a.beta1.value == 0.9  # the slider went back
+    # The slider went back.
+    assert a.optimizer.param_groups[0]["betas"] == (0.9, 0.999) and a.beta1.value == 0.9
     a.step()  # the optimizer runs on with the values it had
     assert a.history["t"] == [1, 2, 3, 4] and not is_error(a.status)
     a.beta1.value = 0.5  # an accepted value reaches the running optimizer
@@ -275,7 +281,8 @@ def test_race_draws_the_true_trajectories_and_arrows():
         point, descent, velocity = race.plotted["arrows"][key]
         np.testing.assert_array_equal(descent, -expected.gradients[-1])
         if key in ("momentum", "nesterov"):
-            np.testing.assert_array_equal(velocity, -expected.states[-1]["momentum_buffer"])  # after the last step
+            # After the last step.
+            np.testing.assert_array_equal(velocity, -expected.states[-1]["momentum_buffer"])
         if key == "adam":
             np.testing.assert_array_equal(velocity, -expected.states[-1]["exp_avg"])
         if key == "sgd":
@@ -284,7 +291,8 @@ def test_race_draws_the_true_trajectories_and_arrows():
 
 
 def test_race_controls():
-    race = OptimizerRace("quadratic", steps=20, racers=["sgd", "adam"], playback_seconds=0.05, min_interval=0.0)
+    race = OptimizerRace("quadratic", steps=20, racers=["sgd", "adam"], playback_seconds=0.05,
+                         min_interval=0.0)
     assert set(race.trajectories) == {"sgd", "adam"}
     race.enabled["rmsprop"].value = True
     race.surface.value = "saddle"
@@ -297,7 +305,8 @@ def test_race_controls():
                                   trajectory("saddle", lambda ps: optim.SGD(ps, lr=lr), 20).points)
     with pytest.raises(ValueError, match="unknown optimizers"):
         OptimizerRace(racers=["LBFGS"])
-    with pytest.raises(ValueError, match=r"unknown optimizers \['动量'\]; expected ids"):  # a label is not an id
+    # A label is not an id.
+    with pytest.raises(ValueError, match=r"unknown optimizers \['动量'\]; expected ids"):
         OptimizerRace(racers=["动量"])
 
 
@@ -355,10 +364,9 @@ def test_widget_modules_share_code_only_through_live_svg_and_the_table():
         if path.name == "__init__.py":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        siblings = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1
-                    and node.module}
-        siblings |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1
-                     and node.module is None for alias in node.names}
+        relative = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1]
+        siblings = {node.module for node in relative if node.module}
+        siblings |= {alias.name for node in relative if node.module is None for alias in node.names}
         assert siblings <= shared, (path.name, siblings - shared)
 
 
@@ -449,7 +457,8 @@ def test_every_callback_runs_under_the_guard(index):
         for notifiers in control._trait_notifiers.values():  # observers (ipywidgets' own are ObserveHandlers)
             callbacks += [c for c in notifiers.get("change", []) if type(c).__name__ != "ObserveHandler"]
         for callback in callbacks:
-            assert getattr(callback, "guarded", False), f"{type(control).__name__} {control.description!r}: {callback}"
+            where = f"{type(control).__name__} {control.description!r}: {callback}"
+            assert getattr(callback, "guarded", False), where
             registered += 1
     assert registered >= 1
 
@@ -569,7 +578,8 @@ def test_status_says_when_the_loss_does_not_move_because_gradients_vanish():
     d.train_button.click()
     d.train_button.click()
     status = text_of(d.status)
-    assert "第 150 步" in status and "损失几乎没有下降" in status and "梯度在前几层消失了（见 3.2.5 节）" in status
+    assert ("第 150 步" in status and "损失几乎没有下降" in status
+            and "梯度在前几层消失了（见 3.2.5 节）" in status)
     norms = [v[-20:] for v in d.history["grad_norm"].values()]
     ratio = np.median(norms[0]) / np.median(norms[-1])
     assert f"第1层的梯度范数只有第9层的 {ratio:.0e}" in status
@@ -584,13 +594,15 @@ def test_stall_verdict_comes_from_the_measured_numbers():
     gradients gets the vanishing verdict; flat with level gradients gets the other one."""
     d = GradientFlowDashboard(small_data(), depth=2, width=8, activation="relu", init="he")
     n = d.STALL_STEPS
-    d.history = {"step": list(range(n)), "loss": [1.1] * n, "grad_norm": {"0": [1e-9] * n, "2": [1e-4] * n, "4": [1.0] * n}}
+    d.history = {"step": list(range(n)), "loss": [1.1] * n,
+                 "grad_norm": {"0": [1e-9] * n, "2": [1e-4] * n, "4": [1.0] * n}}
     assert "梯度在前几层消失了" in d.stall_note() and "1e-09" in d.stall_note()
     d.history["grad_norm"]["0"] = [0.5] * n
     assert "梯度并没有消失" in d.stall_note() and "0.5" in d.stall_note()
     d.history["loss"] = list(np.linspace(1.1, 0.9, n))  # a 15 % drop: learning
     assert d.stall_note() == ""
-    d.history = {k: (v[:-1] if k != "grad_norm" else {a: b[:-1] for a, b in v.items()}) for k, v in d.history.items()}
+    d.history = {k: (v[:-1] if k != "grad_norm" else {a: b[:-1] for a, b in v.items()})
+                 for k, v in d.history.items()}
     d.history["loss"] = [1.1] * (n - 1)
     assert d.stall_note() == ""  # fewer than STALL_STEPS steps: no verdict yet
 
@@ -634,7 +646,8 @@ def test_step_axis_labels_stay_plain_numbers_past_1000():
         labels = tick_labels(chart)
         assert not any("e" in t for t in labels), labels
     assert "1000" in tick_labels(svg.line_chart({"a": (np.arange(1501), np.ones(1501))}))
-    assert [svg.fmt(v) for v in (1000, 1500, 20000, 0.25, 0.0015, 2e-5)] == ["1000", "1500", "20k", "0.25", "0.0015", "2e-05"]
+    assert ([svg.fmt(v) for v in (1000, 1500, 20000, 0.25, 0.0015, 2e-5)]
+            == ["1000", "1500", "20k", "0.25", "0.0015", "2e-05"])
 
 
 def test_log_axis_has_a_tick_at_the_top_decade_of_the_bias_correction():
@@ -649,7 +662,8 @@ def test_log_axis_has_a_tick_at_the_top_decade_of_the_bias_correction():
 
 def test_histogram_leaves_room_beside_its_outermost_bins():
     rng = np.random.default_rng(0)
-    chart, (counts, edges) = svg.histogram([rng.normal(-10, 1, 500), rng.normal(-3, 0.3, 500)], labels=["a", "b"])
+    chart, (counts, edges) = svg.histogram([rng.normal(-10, 1, 500), rng.normal(-3, 0.3, 500)],
+                                           labels=["a", "b"])
     frame_right = float(re.search(r"<rect x='([\d.]+)' y='[\d.]+' width='([\d.]+)'", chart).group(1)) + \
         float(re.search(r"<rect x='[\d.]+' y='[\d.]+' width='([\d.]+)'", chart).group(1))
     frame_left = float(re.search(r"<rect x='([\d.]+)'", chart).group(1))
@@ -661,13 +675,13 @@ def test_histogram_leaves_room_beside_its_outermost_bins():
 
 
 def test_every_chart_label_lies_inside_its_svg():
-    d = GradientFlowDashboard(small_data(), depth=3, width=8, activation="tanh", init="xavier", min_interval=3600)
+    d = GradientFlowDashboard(small_data(), depth=3, width=8, activation="tanh", init="xavier",
+                              min_interval=3600)
     d.train(30)
     a = AdamExplorer("rosenbrock", min_interval=3600)
     a.run(30)
     X, y = small_data()
-    target = ModelTarget(lambda: nnlib.nn.Sequential(nnlib.nn.Linear(6, 64), nnlib.nn.ReLU(), nnlib.nn.Linear(64, 3)),
-                         nnlib.nn.CrossEntropyLoss(), X, y)
+    target = ModelTarget(lambda: small_net(64), nnlib.nn.CrossEntropyLoss(), X, y)
     net = AdamExplorer(target, min_interval=3600)
     net.run(10)
     race = OptimizerRace("saddle", steps=50)

@@ -21,5 +21,5 @@ from .gradient_flow import GradientFlowDashboard
 from .optimizers import OPTIMIZERS, OptimizerEntry
 from .race import OptimizerRace
 
-__all__ = ["GradientFlowDashboard", "AdamExplorer", "OptimizerRace", "SurfaceTarget", "ModelTarget", "ConvExplorer",
-           "OPTIMIZERS", "OptimizerEntry"]
+__all__ = ["GradientFlowDashboard", "AdamExplorer", "OptimizerRace", "SurfaceTarget", "ModelTarget",
+           "ConvExplorer", "OPTIMIZERS", "OptimizerEntry"]

@@ -37,6 +37,11 @@ class SurfaceTarget:
         return float(self.surface.value(self.theta.data))
 
 
+def _index_text(flat_index, shape):
+    """``"i,j"``: the multi-index of ``flat_index`` in an array of ``shape``."""
+    return ",".join(str(int(k)) for k in np.unravel_index(flat_index, shape))
+
+
 class ModelTarget:
     """A network's parameters on minibatches of (X, y); traces a few chosen weights."""
 
@@ -51,11 +56,12 @@ class ModelTarget:
         self.rng = np.random.default_rng(self.seed)
         name, first = next(self.model.named_parameters())
         picks = np.random.default_rng(self.seed).choice(first.numel(), size=self.n_coords, replace=False)
-        self.coordinates = [(f"{name}[{','.join(str(int(k)) for k in np.unravel_index(i, first.shape))}]", first, int(i)) for i in picks]
+        self.coordinates = [(f"{name}[{_index_text(i, first.shape)}]", first, int(i)) for i in picks]
 
     def compute_gradients(self):
         n = self.y.shape[0]
-        idx = backend.to_device(self.rng.choice(n, size=min(self.batch_size, n), replace=False), backend.device_of(self.X))
+        picks = self.rng.choice(n, size=min(self.batch_size, n), replace=False)
+        idx = backend.to_device(picks, backend.device_of(self.X))
         self.model.zero_grad()
         loss = self.criterion(self.model(self.X[idx]), self.y[idx])
         self.model.backward(self.criterion.backward())
@@ -87,17 +93,20 @@ class AdamExplorer(LiveWidget):
                  weight_decay=None, amsgrad=False, min_interval=0.2):
         super().__init__(min_interval)
         if not (isinstance(optimizer, type) and issubclass(optimizer, optim.Adam)):
-            raise TypeError(f"optimizer must be optim.Adam or a subclass of it such as optim.AdamW, got {optimizer!r}")
+            raise TypeError("optimizer must be optim.Adam or a subclass of it such as optim.AdamW, "
+                            f"got {optimizer!r}")
         self.optimizer_class = optimizer
-        self.options = {"amsgrad": amsgrad, **({} if weight_decay is None else {"weight_decay": weight_decay})}
+        decay = {} if weight_decay is None else {"weight_decay": weight_decay}
+        self.options = {"amsgrad": amsgrad, **decay}
         self.target = SurfaceTarget(target) if isinstance(target, str) else target
-        self.lr = labelled(bounded(W.FloatLogSlider(base=10, min=-4, max=0, step=0.1, readout_format=".1e"), lr, "lr"),
-                           "学习率 α")
-        self.beta1 = labelled(bounded(W.FloatSlider(min=0.0, max=0.99, step=0.01), betas[0], "betas[0]"), "β₁")
-        self.beta2 = labelled(bounded(W.FloatSlider(min=0.9, max=0.9999, step=0.0001, readout_format=".4f"), betas[1],
-                                      "betas[1]"), "β₂")
-        self.eps = labelled(bounded(W.FloatLogSlider(base=10, min=-12, max=-1, step=1, readout_format=".0e"), eps, "eps"),
-                            "ε")
+        lr_slider = W.FloatLogSlider(base=10, min=-4, max=0, step=0.1, readout_format=".1e")
+        self.lr = labelled(bounded(lr_slider, lr, "lr"), "学习率 α")
+        beta1_slider = W.FloatSlider(min=0.0, max=0.99, step=0.01)
+        self.beta1 = labelled(bounded(beta1_slider, betas[0], "betas[0]"), "β₁")
+        beta2_slider = W.FloatSlider(min=0.9, max=0.9999, step=0.0001, readout_format=".4f")
+        self.beta2 = labelled(bounded(beta2_slider, betas[1], "betas[1]"), "β₂")
+        eps_slider = W.FloatLogSlider(base=10, min=-12, max=-1, step=1, readout_format=".0e")
+        self.eps = labelled(bounded(eps_slider, eps, "eps"), "ε")
         self.n_steps = labelled(W.BoundedIntText(value=50, min=1, max=100_000), "N")
         self.coordinate = labelled(W.Dropdown(options=[]), "坐标")
         self.step_button = W.Button(description="单步", icon="step-forward")
@@ -107,13 +116,18 @@ class AdamExplorer(LiveWidget):
         self.on_click(self.run_button, lambda: self.run(self.n_steps.value))
         self.on_click(self.reset_button, self.reset)
         self.on_change(self.lr, lambda lr: self._set_hyperparameter("lr", lr))
+
+        def set_betas(_):
+            self._set_hyperparameter("betas", (self.beta1.value, self.beta2.value))
+
         for beta in (self.beta1, self.beta2):
-            self.on_change(beta, lambda _: self._set_hyperparameter("betas", (self.beta1.value, self.beta2.value)))
+            self.on_change(beta, set_betas)
         self.on_change(self.eps, lambda eps: self._set_hyperparameter("eps", eps))
         self.on_change(self.coordinate, lambda _: self.redraw())
         self.charts = W.HTML()
+        buttons = W.HBox([self.step_button, self.run_button])
         controls = W.HBox([W.VBox([self.lr, self.beta1, self.beta2, self.eps]),
-                           W.VBox([self.coordinate, self.n_steps, W.HBox([self.step_button, self.run_button]), self.reset_button])],
+                           W.VBox([self.coordinate, self.n_steps, buttons, self.reset_button])],
                           layout={"flex_flow": "row wrap"})
         self.view.children = [controls, self.status, self.charts]
         self.reset()
@@ -140,7 +154,8 @@ class AdamExplorer(LiveWidget):
             self.optimizer.set_hyperparameter(name, value)
         except ValueError:
             group = self.optimizer.param_groups[0]
-            self.lr.value, (self.beta1.value, self.beta2.value), self.eps.value = group["lr"], group["betas"], group["eps"]
+            self.lr.value, (self.beta1.value, self.beta2.value), self.eps.value = (
+                group["lr"], group["betas"], group["eps"])
             raise
 
     def _position(self):
@@ -182,8 +197,10 @@ class AdamExplorer(LiveWidget):
             state = self.optimizer.state[p]
             t = state["step"]
             m, v = _value_at(state["exp_avg"], i), _value_at(state["exp_avg_sq"], i)
-            rows[name] = {"g": grads[name], "m": m, "v": v, "m_hat": m / (1 - beta1**t), "v_hat": v / (1 - beta2**t),
-                          "delta_theta": _value_at(p.data, i) - before[name], "sgd_delta_theta": -group["lr"] * grads[name]}
+            rows[name] = {"g": grads[name], "m": m, "v": v,
+                          "m_hat": m / (1 - beta1**t), "v_hat": v / (1 - beta2**t),
+                          "delta_theta": _value_at(p.data, i) - before[name],
+                          "sgd_delta_theta": -group["lr"] * grads[name]}
             if "v_max" in self.quantities:
                 rows[name]["v_max"] = _value_at(state["max_exp_avg_sq"], i)
         # Appended only once everything is computed, so an interrupted step leaves no ragged history.
@@ -210,11 +227,14 @@ class AdamExplorer(LiveWidget):
         charts = [
             svg.line_chart({"g": (t, rec["g"]), "m": (t, rec["m"]), "m̂": (t, rec["m_hat"])}, dashes=dashed,
                            title=f"一阶矩（{name}）", xlabel="步数 t"),
-            svg.line_chart(second, dashes=dashed, log_y=True, title=f"二阶矩（{name}，对数轴）", xlabel="步数 t"),
+            svg.line_chart(second, dashes=dashed, log_y=True, title=f"二阶矩（{name}，对数轴）",
+                           xlabel="步数 t"),
             svg.line_chart({"1/(1−β₁ᵗ)": (t, self.plotted["bias1"]), "1/(1−β₂ᵗ)": (t, self.plotted["bias2"])},
                            dashes=dashed, log_y=True, title="偏差修正因子", xlabel="步数 t"),
-            svg.line_chart({"|Δθ|": (t, np.abs(rec["delta_theta"])), "|αg|": (t, np.abs(rec["sgd_delta_theta"]))},
-                           log_y=True, title=f"{self.name} 实际走的一步 |Δθ| 与 |α·g|", xlabel="步数 t"),
+            svg.line_chart({"|Δθ|": (t, np.abs(rec["delta_theta"])),
+                            "|αg|": (t, np.abs(rec["sgd_delta_theta"]))},
+                           log_y=True, title=f"{self.name} 实际走的一步 |Δθ| 与 |α·g|",
+                           xlabel="步数 t"),
         ]
         if isinstance(self.target, SurfaceTarget):
             path = np.array(self.history["path"])
@@ -230,6 +250,8 @@ class AdamExplorer(LiveWidget):
             return "t = 0"
         name = self.coordinate.value
         last = self.history[name]
-        return (f"t = {self.history['t'][-1]}，J = {self.history['loss'][-1]:.4g}；{name}: g = {last['g'][-1]:.3g}，"
-                f"m̂ = {last['m_hat'][-1]:.3g}，v̂ = {last['v_hat'][-1]:.3g}，Δθ = {last['delta_theta'][-1]:.3g}"
+        return (f"t = {self.history['t'][-1]}，J = {self.history['loss'][-1]:.4g}；"
+                f"{name}: g = {last['g'][-1]:.3g}，"
+                f"m̂ = {last['m_hat'][-1]:.3g}，v̂ = {last['v_hat'][-1]:.3g}，"
+                f"Δθ = {last['delta_theta'][-1]:.3g}"
                 f"（梯度下降 −αg = {last['sgd_delta_theta'][-1]:.3g}）")

@@ -28,16 +28,37 @@ class OptimizerEntry:
     velocity_key: Optional[str] = None
 
 
+def _sgd(params, lr, momentum=MOMENTUM):
+    return optim.SGD(params, lr=lr)
+
+
+def _momentum(params, lr, momentum=MOMENTUM):
+    return optim.SGD(params, lr=lr, momentum=momentum)
+
+
+def _nesterov(params, lr, momentum=MOMENTUM):
+    return optim.SGD(params, lr=lr, momentum=momentum, nesterov=True)
+
+
+def _adagrad(params, lr, momentum=MOMENTUM):
+    return optim.Adagrad(params, lr=lr)
+
+
+def _rmsprop(params, lr, momentum=MOMENTUM):
+    return optim.RMSprop(params, lr=lr)
+
+
+def _adam(params, lr, momentum=MOMENTUM):
+    return optim.Adam(params, lr=lr)
+
+
 OPTIMIZERS = {
-    "sgd": OptimizerEntry("SGD", lambda params, lr, momentum=MOMENTUM: optim.SGD(params, lr=lr)),
-    "momentum": OptimizerEntry("动量", lambda params, lr, momentum=MOMENTUM: optim.SGD(params, lr=lr, momentum=momentum),
-                               velocity_key="momentum_buffer"),
-    "nesterov": OptimizerEntry("Nesterov", lambda params, lr, momentum=MOMENTUM: optim.SGD(params, lr=lr, momentum=momentum,
-                                                                                           nesterov=True),
-                               velocity_key="momentum_buffer"),
-    "adagrad": OptimizerEntry("AdaGrad", lambda params, lr, momentum=MOMENTUM: optim.Adagrad(params, lr=lr)),
-    "rmsprop": OptimizerEntry("RMSProp", lambda params, lr, momentum=MOMENTUM: optim.RMSprop(params, lr=lr)),
-    "adam": OptimizerEntry("Adam", lambda params, lr, momentum=MOMENTUM: optim.Adam(params, lr=lr), velocity_key="exp_avg"),
+    "sgd": OptimizerEntry("SGD", _sgd),
+    "momentum": OptimizerEntry("动量", _momentum, velocity_key="momentum_buffer"),
+    "nesterov": OptimizerEntry("Nesterov", _nesterov, velocity_key="momentum_buffer"),
+    "adagrad": OptimizerEntry("AdaGrad", _adagrad),
+    "rmsprop": OptimizerEntry("RMSProp", _rmsprop),
+    "adam": OptimizerEntry("Adam", _adam, velocity_key="exp_avg"),
 }
 
 

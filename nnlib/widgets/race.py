@@ -22,10 +22,14 @@ from .optimizers import OPTIMIZERS, check_ids
 # adaptive methods (whose step is about lr per coordinate whatever the gradient's size) one
 # that makes steady progress.
 DEFAULT_LR = {
-    "rosenbrock": {"sgd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "adagrad": 0.5, "rmsprop": 0.3, "adam": 0.1},
-    "beale": {"sgd": 0.01, "momentum": 1e-3, "nesterov": 1e-3, "adagrad": 0.5, "rmsprop": 0.03, "adam": 0.05},
-    "quadratic": {"sgd": 0.07, "momentum": 0.02, "nesterov": 0.02, "adagrad": 0.5, "rmsprop": 0.02, "adam": 0.1},
-    "saddle": {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01},
+    "rosenbrock": {"sgd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3,
+                   "adagrad": 0.5, "rmsprop": 0.3, "adam": 0.1},
+    "beale": {"sgd": 0.01, "momentum": 1e-3, "nesterov": 1e-3,
+              "adagrad": 0.5, "rmsprop": 0.03, "adam": 0.05},
+    "quadratic": {"sgd": 0.07, "momentum": 0.02, "nesterov": 0.02,
+                  "adagrad": 0.5, "rmsprop": 0.02, "adam": 0.1},
+    "saddle": {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01,
+               "adagrad": 0.1, "rmsprop": 0.01, "adam": 0.01},
 }
 
 
@@ -37,12 +41,14 @@ class OptimizerRace(LiveWidget):
     def __init__(self, surface="rosenbrock", *, steps=300, lr_scale=1.0, momentum=0.9, racers=None,
                  playback_seconds=3.0, min_interval=0.2):
         super().__init__(min_interval)
-        self.surface = labelled(W.Dropdown(options=[(s.title, s.name) for s in SURFACES.values()], value=surface), "函数")
+        surface_options = [(s.title, s.name) for s in SURFACES.values()]
+        self.surface = labelled(W.Dropdown(options=surface_options, value=surface), "函数")
         self.steps = labelled(bounded(W.IntSlider(min=10, max=2000, step=10), steps, "steps"), "步数")
-        self.lr_scale = labelled(bounded(W.FloatLogSlider(base=10, min=-1, max=1, step=0.05), lr_scale, "lr_scale"),
-                                 "学习率倍数")
+        lr_scale_slider = W.FloatLogSlider(base=10, min=-1, max=1, step=0.05)
+        self.lr_scale = labelled(bounded(lr_scale_slider, lr_scale, "lr_scale"), "学习率倍数")
         # μ > 0: Nesterov looks ahead along the momentum, and with μ = 0 there is none (SGD refuses it).
-        self.momentum = labelled(bounded(W.FloatSlider(min=0.01, max=0.99, step=0.01), momentum, "momentum"), "动量 μ")
+        momentum_slider = W.FloatSlider(min=0.01, max=0.99, step=0.01)
+        self.momentum = labelled(bounded(momentum_slider, momentum, "momentum"), "动量 μ")
         chosen = list(OPTIMIZERS) if racers is None else list(racers)
         check_ids(chosen)
         self.enabled = {key: W.Checkbox(value=key in chosen, description=entry.label, indent=False,
@@ -52,7 +58,8 @@ class OptimizerRace(LiveWidget):
         self.on_click(self.run_button, lambda: self.run(animate=True))
         self.charts = W.HTML()
         self.view.children = [
-            W.HBox([W.VBox([self.surface, self.steps]), W.VBox([self.lr_scale, self.momentum]), self.run_button],
+            W.HBox([W.VBox([self.surface, self.steps]), W.VBox([self.lr_scale, self.momentum]),
+                    self.run_button],
                    layout={"flex_flow": "row wrap"}),
             W.HBox(list(self.enabled.values()), layout={"flex_flow": "row wrap"}),
             self.status, self.charts]
@@ -66,9 +73,9 @@ class OptimizerRace(LiveWidget):
     def run(self, animate=False):
         """Compute every enabled optimizer's path, then draw it (replayed if ``animate``)."""
         surface = get_surface(self.surface.value)
-        lrs = self.learning_rates()
+        lrs, momentum = self.learning_rates(), self.momentum.value
         self.trajectories = {
-            key: trajectory(surface, lambda ps, key=key: OPTIMIZERS[key].make(ps, lrs[key], self.momentum.value),
+            key: trajectory(surface, lambda ps, key=key: OPTIMIZERS[key].make(ps, lrs[key], momentum),
                             self.steps.value)
             for key, box in self.enabled.items() if box.value}
         longest = max((len(t.points) for t in self.trajectories.values()), default=1)
@@ -78,7 +85,8 @@ class OptimizerRace(LiveWidget):
                 while (elapsed := time.perf_counter() - start) < self.playback_seconds:
                     self.shown = max(1, int(elapsed / self.playback_seconds * longest))
                     self.maybe_redraw()
-                    time.sleep(min(self.min_interval / 4, self.playback_seconds - elapsed))  # never past the end
+                    # Never past the end.
+                    time.sleep(min(self.min_interval / 4, self.playback_seconds - elapsed))
             except KeyboardInterrupt:
                 pass
         self.shown = longest
@@ -97,15 +105,17 @@ class OptimizerRace(LiveWidget):
             velocity_key = OPTIMIZERS[key].velocity_key
             velocity = -np.asarray(tr.states[k - 1][velocity_key]) if velocity_key and k >= 1 else None
             arrows[key] = (tr.points[k], -tr.gradients[k], velocity)
-            if not (np.all(np.isfinite(arrows[key][1])) and (velocity is None or np.all(np.isfinite(velocity)))):
+            finite_descent = np.all(np.isfinite(arrows[key][1]))
+            if not (finite_descent and (velocity is None or np.all(np.isfinite(velocity)))):
                 arrows[key] = (tr.points[k], None, None)
             state = "发散" if tr.diverged else f"f = {tr.values[k]:.3g}"
-            summary.append(f"<b style='color:{svg.color(len(summary))}'>{OPTIMIZERS[key].label}</b> {state}")
+            colour = svg.color(len(summary))
+            summary.append(f"<b style='color:{colour}'>{OPTIMIZERS[key].label}</b> {state}")
         self.plotted = {"paths": paths, "arrows": arrows}
         label = {key: OPTIMIZERS[key].label for key in paths}
         self.charts.value = svg.path_overlay(surface, {label[k]: v for k, v in paths.items()},
-                                             arrows={label[k]: v for k, v in arrows.items()}, title=surface.title,
-                                             width=560, height=420,
+                                             arrows={label[k]: v for k, v in arrows.items()},
+                                             title=surface.title, width=560, height=420,
                                              animate_seconds=self.playback_seconds * 2 if final else None)
         if summary:
             self.set_status("；".join(summary) + f"（第 {self.shown - 1} 步）")
