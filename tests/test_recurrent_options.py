@@ -192,7 +192,7 @@ def test_bidirectional_gradcheck(cell, batch_first):
 def test_bidirectional_state_shapes_are_checked():
     m = nn.LSTM(3, 4, 2, bidirectional=True)
     x = np.zeros((5, 2, 3), np.float32)
-    with pytest.raises(ShapeError, match=r"h_0 must have shape \(4, 2, 4\) \(num_layers·num_directions, N, "
+    with pytest.raises(ShapeError, match=r"h_0 must have shape \(4, 2, 4\) \(2·num_layers, batch, "
                                          r"hidden_size\), got \(2, 2, 4\)"):
         m(x, (np.zeros((2, 2, 4), np.float32),) * 2)
     out, (h, c) = m(x, (np.zeros((4, 2, 4), np.float32),) * 2)
@@ -274,7 +274,7 @@ def test_proj_size_state_shapes():
     x = np.zeros((5, 2, 3), np.float32)
     out, (h, c) = m(x)
     assert out.shape == (5, 2, 2) and h.shape == (2, 2, 2) and c.shape == (2, 2, 4)
-    with pytest.raises(ShapeError, match=r"h_0 must have shape \(2, 2, 2\) \(num_layers·num_directions, N, "
+    with pytest.raises(ShapeError, match=r"h_0 must have shape \(2, 2, 2\) \(num_layers, batch, "
                                          r"proj_size\), got \(2, 2, 4\)"):
         m(x, (np.zeros((2, 2, 4), np.float32),) * 2)
     with pytest.raises(ShapeError, match=r"c_0 must have shape \(2, 2, 4\) .*hidden_size\), got \(2, 2, 2\)"):

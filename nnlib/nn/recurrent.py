@@ -137,8 +137,9 @@ class RNNBase(Module):
         # Float, and the parameters' device and dtype (the input has been checked against them).
         self.check_input(h, name=name)
         if tuple(h.shape) != expected:
+            rows = "num_layers" if self.num_directions == 1 else "2·num_layers"
             size = "proj_size" if self.proj_size and name == "h_0" else "hidden_size"
-            dims = ("num_layers·num_directions", "N", size)[3 - len(expected):]
+            dims = (rows, "batch", size) if len(expected) == 3 else (rows, size)
             raise ShapeError(f"{type(self).__name__}: {name} must have shape {expected} ({', '.join(dims)}), "
                              f"got {tuple(h.shape)}")
         return h
