@@ -189,6 +189,8 @@ LAYER_CASES = {
     "Tanh": elementwise(nn.Tanh, torch.nn.Tanh),
     "ReLU": elementwise(nn.ReLU, torch.nn.ReLU, kink=True),
     "LeakyReLU": elementwise(lambda: nn.LeakyReLU(0.2), lambda: torch.nn.LeakyReLU(0.2), kink=True),
+    "LeakyReLU(negative slope)": elementwise(lambda: nn.LeakyReLU(-0.3), lambda: torch.nn.LeakyReLU(-0.3),
+                                             kink=True),
     "GELU(none)": elementwise(nn.GELU, torch.nn.GELU),
     "GELU(tanh)": elementwise(lambda: nn.GELU("tanh"), lambda: torch.nn.GELU("tanh")),
     "Softmax": softmax(),

@@ -9,7 +9,8 @@ import pytest
 import nnlib
 from nnlib import nn
 from nnlib.diagnostics import DivergenceGuard
-from nnlib.errors import BackwardError, DeviceError, DivergenceError, DTypeError, ShapeError, StateDictError
+from nnlib.errors import (BackwardError, DeviceError, DivergenceError, DTypeError, ShapeError, StateDictError,
+                          UnsupportedError)
 
 f32, f64 = np.float32, np.float64
 
@@ -149,12 +150,14 @@ CASES = [
     pytest.param(lambda: nn.Linear(2, 0), ValueError, ["out_features", "positive integer", "0"], id="Linear-out=0"),
     *[pytest.param(lambda p=p: nn.Dropout(p), ValueError, ["p must be a probability in [0, 1)", repr(p)],
                    id=f"Dropout-p={p!r}") for p in (-0.1, 1.0, 1, 1.5, True, "0.5", None)],
-    pytest.param(lambda: nn.LeakyReLU(-0.01), ValueError, ["negative_slope", "-0.01"], id="LeakyReLU-negative"),
+    pytest.param(lambda: nn.LeakyReLU(-0.5, inplace=True), ValueError,
+                 ["inplace=True", "negative_slope >= 0", "-0.5"], id="LeakyReLU-inplace-negative"),
     pytest.param(lambda: nn.LeakyReLU("0.1"), ValueError, ["negative_slope", "'0.1'"], id="LeakyReLU-str"),
     pytest.param(lambda: nn.GELU("foo"), ValueError, ["'none' or 'tanh'", "'foo'"], id="GELU-foo"),
-    pytest.param(lambda: nn.Softmax(), TypeError, ["dim"], id="Softmax-no-dim"),
-    *[pytest.param(lambda d=d: nn.Softmax(d), ValueError, ["dim must be an integer", repr(d)], id=f"Softmax-dim={d!r}")
-      for d in (1.0, True, None, "1")],
+    pytest.param(lambda: nn.Softmax(), UnsupportedError, ["dim=None", "Softmax(dim=-1)"],
+                 id="Softmax-no-dim"),
+    *[pytest.param(lambda d=d: nn.Softmax(d), ValueError, ["dim must be an integer", repr(d)],
+                   id=f"Softmax-dim={d!r}") for d in (1.0, True, "1")],
     pytest.param(lambda: nn.Flatten(1.5), ValueError, ["integers", "1.5"], id="Flatten-float"),
     *[pytest.param(lambda c=c: c(reduction="avg"), ValueError, [c.__name__, "'mean'", "'sum'", "'avg'"],
                    id=f"{c.__name__}-reduction") for c in (nn.MSELoss, nn.CrossEntropyLoss)],
