@@ -488,6 +488,7 @@ def test_loading_a_state_dict_resumes_the_run(name, kwargs, device):
     reference = [torch.nn.Parameter(torch.tensor(s)) for s in starts]
     torch_opt = getattr(torch.optim, name)(two_groups(reference), **kwargs)
     run(torch_opt, reference, grads[:20])
+    snapshot = copy.deepcopy(checkpoint)
     for saved in (checkpoint, torch_opt.state_dict()):
         second = [Parameter(nnlib.to_device(nnlib.to_numpy(p.data).copy(), device)) for p in first]
         for p, q in zip(second, reference):
@@ -501,6 +502,13 @@ def test_loading_a_state_dict_resumes_the_run(name, kwargs, device):
         run(resumed, second, grads[20:])
         for p, q in zip(second, whole):
             assert rel_err(nnlib.to_numpy(p.data), nnlib.to_numpy(q.data)) <= 1e-12
+    for i, state in snapshot["state"].items():  # loading copied the arrays: the checkpoint is as it was
+        for key, value in state.items():
+            if key == "step":
+                assert checkpoint["state"][i][key] == value == 20
+            else:
+                kept = checkpoint["state"][i][key]
+                np.testing.assert_array_equal(nnlib.to_numpy(kept), nnlib.to_numpy(value))
 
 
 def test_a_state_dict_that_does_not_fit_is_refused():
@@ -518,3 +526,24 @@ def test_a_state_dict_that_does_not_fit_is_refused():
                                              r"the parameter has \(3,\)"):
         swapped.load_state_dict(saved)
     assert swapped.state == {}  # refused: nothing loaded
+
+
+def test_a_new_optimizer_needs_only_its_defaults_and_its_update():
+    class SignSGD(optim.Optimizer):  # θ ← θ − α·sign(g)
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, dict(lr=lr))
+
+        def _update(self, p, g, state, group):
+            p.data -= group["lr"] * np.sign(g)
+
+    p = Parameter(np.array([1.0, -2.0]))
+    opt = SignSGD([p])
+    scheduler = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    for _ in range(2):
+        p.grad = np.array([3.0, -0.1])
+        opt.step()
+        scheduler.step()
+    np.testing.assert_allclose(p.data, [1.0 - 0.1 - 0.05, -2.0 + 0.1 + 0.05])
+    assert opt.state_dict()["param_groups"] == [{"lr": 0.025, "initial_lr": 0.1, "params": [0]}]
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        SignSGD([p], lr=-1.0)

@@ -96,8 +96,8 @@ IMPLEMENTATION_SWITCHES = {
 
 def check_implementation_switch(value, name, who):
     supported = IMPLEMENTATION_SWITCHES[name]
-    if not (value is None and None in supported):
-        check_bool(value, name, who)
+    if value is not None or None not in supported:
+        value = check_bool(value, name, who)
     check_supported(value, supported, name, who)
 
 
@@ -111,6 +111,10 @@ class Optimizer:
 
     ``maximize=True`` (every optimizer has it) climbs instead of descending: the update uses
     −g where it would use g, negated first, before weight decay, as in PyTorch.
+
+    A new optimizer subclasses this one: its ``__init__`` passes its options as ``defaults``, and
+    ``_update(p, g, state, group)`` updates one parameter ``p`` from its gradient ``g``, with its
+    ``state`` dict and its group's options.
     """
 
     def __init__(self, params, defaults):
@@ -173,8 +177,10 @@ class Optimizer:
     def _validate(self, group):
         """Check a group's options, as the constructor does (subclasses add their own)."""
         who = type(self).__name__
-        check_lr(group["lr"])
-        check_bool(group["maximize"], "maximize", who)
+        if "lr" in group:
+            check_lr(group["lr"])
+        if "maximize" in group:
+            check_bool(group["maximize"], "maximize", who)
         for name in IMPLEMENTATION_SWITCHES:
             if name in group:
                 check_implementation_switch(group[name], name, who)
@@ -213,12 +219,12 @@ class Optimizer:
         re-evaluates the model and returns the loss, which ``step`` returns."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
-            if backend.is_array(group["lr"]):  # a one-element tensor: its value now, as PyTorch reads it
+            if backend.is_array(group.get("lr")):  # a one-element tensor: its value now, as PyTorch reads it
                 group = {**group, "lr": group["lr"].item()}
             for p in group["params"]:
                 if p.grad is not None:
                     _check_gradient(p)
-                    g = -p.grad if group["maximize"] else p.grad  # climbing f is descending on −f
+                    g = -p.grad if group.get("maximize") else p.grad  # climbing f is descending on −f
                     self._update(p, g, self.state.setdefault(p, {}), group)
         return loss
 
