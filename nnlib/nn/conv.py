@@ -133,8 +133,9 @@ class _ConvNd(Module):
             w_mat = xp.reshape(self.weight.data, (o, -1))                                # (O, C·kh·kw)
             y = w_mat @ cols                                                             # (O, N·OH·OW)
         else:
-            # Group g's O/groups kernels see only its C/groups input channels, rows g·C/groups… of
-            # cols: one batched product of (groups, O/groups, C/groups·kh·kw) by (groups, …, N·OH·OW).
+            # The O/groups kernels of group g see only its C/groups input channels, a block of
+            # C/groups·kh·kw rows of cols: one batched product (groups, O/groups, C/groups·kh·kw)
+            # @ (groups, C/groups·kh·kw, N·OH·OW).
             g = self.groups
             w_mat = xp.reshape(self.weight.data, (g, o // g, -1))
             y = xp.reshape(w_mat @ xp.reshape(cols, (g, -1, cols.shape[1])), (o, -1))

@@ -5,7 +5,8 @@ Max and average pooling slide a kh×kw window (dilated by d for max pooling) wit
 a padded input, like a convolution, and use the same loop over the kh·kw kernel offsets (never
 over pixels). Output size, as in PyTorch: ⌊(H + 2p − d·(k − 1) − 1)/s⌋ + 1, or with
 ``ceil_mode=True`` ⌈…⌉ + 1 (a last, partial window), see ``functional.output_size``. PyTorch
-allows at most p ≤ k/2, so that no window lies entirely in the padding; so does nnlib.
+allows at most p ≤ k/2, so that no window of a dense kernel lies entirely in the padding; so
+does nnlib. (A dilated one can: its maximum is −∞, as in PyTorch.)
 
 As for the convolutions, the computation sees (N, C, H, W) batches: an unbatched (C, H, W)
 input gets N = 1, and the 1-D layers view a (N, C, L) signal as an image of height 1.
