@@ -24,6 +24,48 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# --- hyper-parameter checks --------------------------------------------------------------
+# One function per hyper-parameter. The constructors call them, and so does
+# Optimizer.set_hyperparameter (what the widgets' sliders use to change a running optimizer),
+# so a value is refused with the same message wherever it comes from.
+def check_lr(lr):
+    _check(_number(lr) and lr >= 0, f"Invalid learning rate: {lr!r} (expected lr >= 0)")
+
+
+def check_weight_decay(weight_decay):
+    _check(_number(weight_decay) and weight_decay >= 0, f"Invalid weight_decay value: {weight_decay!r} (expected >= 0)")
+
+
+def check_eps(eps):
+    _check(_number(eps) and eps > 0, f"Invalid epsilon value: {eps!r} (expected eps > 0)")
+
+
+def check_momentum(momentum):
+    _check(_number(momentum) and momentum >= 0, f"Invalid momentum value: {momentum!r} (expected >= 0)")
+
+
+def check_dampening(dampening):
+    _check(_number(dampening), f"Invalid dampening value: {dampening!r} (expected a finite number)")
+
+
+def check_alpha(alpha):
+    _check(_number(alpha) and 0 <= alpha < 1, f"Invalid alpha value: {alpha!r} (expected 0 <= alpha < 1)")
+
+
+def check_lr_decay(lr_decay):
+    _check(_number(lr_decay) and lr_decay >= 0, f"Invalid lr_decay value: {lr_decay!r} (expected >= 0)")
+
+
+def check_initial_accumulator_value(value):
+    _check(_number(value) and value >= 0, f"Invalid initial_accumulator_value: {value!r} (expected >= 0)")
+
+
+def check_betas(betas):
+    _check(isinstance(betas, (tuple, list)) and len(betas) == 2, f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, beta in enumerate(betas):
+        _check(_number(beta) and 0 <= beta < 1, f"Invalid beta parameter at index {i}: {beta!r} (expected 0 <= beta < 1)")
+
+
 class Optimizer:
     """Base class: parameter groups, ``state``, ``zero_grad()`` and ``step()``.
 
@@ -54,16 +96,26 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         self._validate(group)
-        group.setdefault("initial_lr", group["lr"])
         self.param_groups.append(group)
 
     def _validate(self, group):
-        _check(_number(group["lr"]) and group["lr"] >= 0, f"Invalid learning rate: {group['lr']!r} (expected lr >= 0)")
+        """Check a group's options, as the constructor does (subclasses add their own)."""
+        check_lr(group["lr"])
         if "weight_decay" in group:
-            wd = group["weight_decay"]
-            _check(_number(wd) and wd >= 0, f"Invalid weight_decay value: {wd!r} (expected >= 0)")
+            check_weight_decay(group["weight_decay"])
         if "eps" in group:
-            _check(_number(group["eps"]) and group["eps"] > 0, f"Invalid epsilon value: {group['eps']!r} (expected eps > 0)")
+            check_eps(group["eps"])
+
+    def set_hyperparameter(self, name, value):
+        """Set option ``name`` (``"lr"``, ``"betas"``, ``"momentum"`` …) of every parameter group
+        to ``value``, refusing with the constructor's ``ValueError`` a value the constructor would
+        refuse (``group[name] = value``, as in PyTorch, takes anything). The next ``step()`` uses it;
+        the state (moments, buffers) is kept."""
+        _check(name in self.defaults, f"{type(self).__name__} has no option {name!r}; its options are {sorted(self.defaults)}")
+        for group in self.param_groups:  # every group first: a refused value changes none of them
+            self._validate({**group, name: value})
+        for group in self.param_groups:
+            group[name] = value
 
     def zero_grad(self):
         """Set every parameter's ``.grad`` to ``None``."""
@@ -112,8 +164,8 @@ class SGD(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        _check(_number(group["momentum"]) and group["momentum"] >= 0, f"Invalid momentum value: {group['momentum']!r} (expected >= 0)")
-        _check(_number(group["dampening"]), f"Invalid dampening value: {group['dampening']!r}")
+        check_momentum(group["momentum"])
+        check_dampening(group["dampening"])
         _check(not group["nesterov"] or (group["momentum"] > 0 and group["dampening"] == 0),
                "Nesterov momentum requires momentum > 0 and dampening = 0")
 
@@ -144,9 +196,8 @@ class Adagrad(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        _check(_number(group["lr_decay"]) and group["lr_decay"] >= 0, f"Invalid lr_decay value: {group['lr_decay']!r}")
-        iav = group["initial_accumulator_value"]
-        _check(_number(iav) and iav >= 0, f"Invalid initial_accumulator_value: {iav!r} (expected >= 0)")
+        check_lr_decay(group["lr_decay"])
+        check_initial_accumulator_value(group["initial_accumulator_value"])
 
     def _update(self, p, g, state, group):
         if not state:
@@ -174,8 +225,8 @@ class RMSprop(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        _check(_number(group["alpha"]) and 0 <= group["alpha"] < 1, f"Invalid alpha value: {group['alpha']!r} (expected 0 <= alpha < 1)")
-        _check(_number(group["momentum"]) and group["momentum"] >= 0, f"Invalid momentum value: {group['momentum']!r} (expected >= 0)")
+        check_alpha(group["alpha"])
+        check_momentum(group["momentum"])
 
     def _update(self, p, g, state, group):
         if not state:
@@ -221,10 +272,7 @@ class Adam(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        betas = group["betas"]
-        _check(isinstance(betas, (tuple, list)) and len(betas) == 2, f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, beta in enumerate(betas):
-            _check(_number(beta) and 0 <= beta < 1, f"Invalid beta parameter at index {i}: {beta!r} (expected 0 <= beta < 1)")
+        check_betas(group["betas"])
 
     def _decay(self, p, g, group):
         return g + group["weight_decay"] * p.data if group["weight_decay"] else g
@@ -268,27 +316,40 @@ class AdamW(Adam):
 
 # --- learning-rate schedules -------------------------------------------------------------
 class LRScheduler:
-    """Sets ``group["lr"]`` of every group from the epoch counter; call ``step()`` once per
-    epoch (after ``optimizer.step()``). ``get_last_lr()`` returns the current rates."""
+    """Sets ``group["lr"]`` of every group once per epoch: call ``step()`` after the epoch's
+    ``optimizer.step()`` calls. ``get_last_lr()`` returns the rates the last ``step()`` set.
+
+    Each ``step()`` computes the next rate from the group's current ``lr`` (as
+    ``torch.optim.lr_scheduler`` does), so the rate lives in one place: a value written into
+    the group by hand (or by a widget's slider) is kept, and the schedule goes on from it.
+    The formulas in the subclasses are what the steps add up to when nothing else changes
+    ``lr``; α₀ is ``group["initial_lr"]``.
+    """
 
     def __init__(self, optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__} needs an nnlib Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
-        self.last_epoch = -1
-        self.step()
+        # The scheduler, not the optimizer, records the starting rate: the group's lr now, so a
+        # change made after the optimizer was built counts. A first scheduler's record is kept.
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = 0  # epoch 0 runs at the groups' current rates
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
 
-    def lr_at(self, base_lr, epoch):
+    def next_lr(self, lr, base_lr):
+        """The rate for epoch ``self.last_epoch``, from the rate ``lr`` of the epoch before."""
         raise NotImplementedError
 
     def step(self):
         self.last_epoch += 1
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = self.lr_at(base, self.last_epoch)
+        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.next_lr(group["lr"], base_lr)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_last_lr(self):
-        return [g["lr"] for g in self.optimizer.param_groups]
+        return list(self._last_lr)
 
 
 class StepLR(LRScheduler):
@@ -300,8 +361,8 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
-        return base_lr * self.gamma ** (epoch // self.step_size)
+    def next_lr(self, lr, base_lr):
+        return lr * self.gamma if self.last_epoch % self.step_size == 0 else lr
 
 
 class ExponentialLR(LRScheduler):
@@ -312,12 +373,13 @@ class ExponentialLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
-        return base_lr * self.gamma**epoch
+    def next_lr(self, lr, base_lr):
+        return lr * self.gamma
 
 
 class CosineAnnealingLR(LRScheduler):
-    """α_e = η_min + (α₀ − η_min)(1 + cos(π e / T_max))/2: a half cosine from α₀ down to η_min."""
+    """α_e = η_min + (α₀ − η_min)(1 + cos(π e / T_max))/2: a half cosine from α₀ down to η_min
+    (and, past ``T_max``, back up again, as in PyTorch)."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         _check(isinstance(T_max, int) and T_max > 0, f"T_max must be a positive integer, got {T_max!r}")
@@ -325,8 +387,13 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
-        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+    def next_lr(self, lr, base_lr):
+        e, T = self.last_epoch, self.T_max
+        if (e - 1 - T) % (2 * T) == 0:
+            # Leaving the bottom of the cosine, where lr − η_min = 0 and the ratio below is 0/0.
+            return lr + (base_lr - self.eta_min) * (1 - math.cos(math.pi / T)) / 2
+        # The ratio of two consecutive values of the formula, applied to the distance above η_min.
+        return self.eta_min + (lr - self.eta_min) * (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
 
 
 # --- gradient clipping -------------------------------------------------------------------

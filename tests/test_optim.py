@@ -218,3 +218,119 @@ def test_gradient_of_the_wrong_shape_or_dtype_is_rejected():
     with pytest.raises(DTypeError, match="float32 but the parameter has float64"):
         opt.step()
     np.testing.assert_array_equal(p.data, np.zeros(3))
+
+
+# --- changing hyper-parameters of a running optimizer ------------------------------------------
+REFUSED = [
+    ("SGD", dict(lr=0.1), "lr", -0.1),
+    ("SGD", dict(lr=0.1), "momentum", -0.5),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True), "momentum", 0.0),   # Nesterov needs momentum > 0
+    ("SGD", dict(lr=0.1), "weight_decay", float("inf")),
+    ("Adagrad", dict(), "lr_decay", -1.0),
+    ("RMSprop", dict(), "alpha", 1.0),
+    ("Adam", dict(), "betas", (1.0, 0.999)),
+    ("Adam", dict(), "betas", (0.9, -0.1)),
+    ("Adam", dict(), "betas", 0.9),
+    ("AdamW", dict(), "eps", 0.0),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,option,value", REFUSED, ids=[f"{n}-{o}={v}" for n, _, o, v in REFUSED])
+def test_set_hyperparameter_refuses_what_the_constructor_refuses(name, kwargs, option, value):
+    cls = getattr(optim, name)
+    with pytest.raises(ValueError) as from_constructor:
+        cls([Parameter(np.zeros(2))], **{**kwargs, option: value})
+    opt = cls([{"params": [Parameter(np.zeros(2))]}, {"params": [Parameter(np.zeros(2))]}], **kwargs)
+    before = [dict(g) for g in opt.param_groups]
+    with pytest.raises(ValueError) as from_setter:
+        opt.set_hyperparameter(option, value)
+    assert str(from_setter.value) == str(from_constructor.value)
+    assert opt.param_groups == before  # refused: no group changed
+
+
+def test_set_hyperparameter_changes_every_group_for_the_next_step_and_keeps_the_state():
+    # The same run as torch, where the change is a plain write into param_groups.
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(4)
+    ours, theirs = Parameter(start.copy()), torch.nn.Parameter(torch.tensor(start))
+    opt, ref = optim.Adam([ours], lr=0.01), torch.optim.Adam([theirs], lr=0.01)
+    for step in range(20):
+        if step == 10:
+            opt.set_hyperparameter("betas", (0.5, 0.9))
+            opt.set_hyperparameter("lr", 0.05)
+            ref.param_groups[0]["betas"], ref.param_groups[0]["lr"] = (0.5, 0.9), 0.05
+        g = rng.standard_normal(4)
+        ours.grad, theirs.grad = g, torch.tensor(g)
+        opt.step()
+        ref.step()
+    assert rel_err(ours.data, theirs.detach().numpy()) <= 1e-12
+    assert opt.state[ours]["step"] == 20
+    with pytest.raises(ValueError, match="has no option 'momentum'"):
+        opt.set_hyperparameter("momentum", 0.9)
+
+
+# --- the learning rate lives in one place: the group's lr ------------------------------------------
+SCHEDULERS = [
+    ("StepLR", dict(step_size=4, gamma=0.5)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=6, eta_min=0.001)),
+]
+
+
+def scheduled_rates(lib, name, kwargs, before=None, at_epoch=None, set_lr=None, epochs=20):
+    """The rates of ``epochs`` epochs; ``before(optimizer)`` runs before the scheduler is created,
+    ``set_lr(optimizer)`` after epoch ``at_epoch``'s step."""
+    if lib is optim:
+        opt = optim.SGD([Parameter(np.zeros(1))], lr=0.1)
+        make = getattr(optim, name)
+    else:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        make = getattr(torch.optim.lr_scheduler, name)
+    if before:
+        before(opt)
+    scheduler = make(opt, **kwargs)
+    rates = []
+    for epoch in range(epochs):
+        rates.append((opt.param_groups[0]["lr"], scheduler.get_last_lr()[0]))
+        opt.step()
+        scheduler.step()
+        if epoch == at_epoch:
+            set_lr(opt)
+    return rates
+
+
+def write_lr(opt, lr):
+    if isinstance(opt, optim.Optimizer):
+        opt.set_hyperparameter("lr", lr)  # the widgets' path
+    else:
+        opt.param_groups[0]["lr"] = lr
+
+
+@pytest.mark.parametrize("name,kwargs", SCHEDULERS, ids=[n for n, _ in SCHEDULERS])
+def test_a_scheduler_created_later_starts_from_the_rate_set_after_the_optimizer(name, kwargs):
+    direct = lambda opt: opt.param_groups[0].__setitem__("lr", 0.5)  # noqa: E731
+    for change in (direct, lambda opt: write_lr(opt, 0.5)):
+        ours = scheduled_rates(optim, name, kwargs, before=change)
+        theirs = scheduled_rates(torch.optim, name, kwargs, before=direct)
+        assert ours[0] == (0.5, 0.5)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name,kwargs", SCHEDULERS, ids=[n for n, _ in SCHEDULERS])
+def test_a_rate_set_during_a_schedule_is_kept_and_scheduled_on(name, kwargs):
+    ours = scheduled_rates(optim, name, kwargs, at_epoch=8, set_lr=lambda opt: write_lr(opt, 0.03))
+    theirs = scheduled_rates(torch.optim, name, kwargs, at_epoch=8, set_lr=lambda opt: write_lr(opt, 0.03))
+    assert ours[9][0] == 0.03  # the next epoch runs at the rate set
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+def test_a_second_scheduler_keeps_the_first_ones_initial_lr():
+    ours = optim.SGD([Parameter(np.zeros(1))], lr=0.1)
+    theirs = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    first, first_reference = optim.ExponentialLR(ours, gamma=0.5), torch.optim.lr_scheduler.ExponentialLR(theirs, gamma=0.5)
+    theirs.step()
+    first.step()
+    first_reference.step()
+    second, reference = optim.StepLR(ours, step_size=1), torch.optim.lr_scheduler.StepLR(theirs, step_size=1)
+    assert second.base_lrs == reference.base_lrs == [0.1]
+    assert ours.param_groups[0]["initial_lr"] == theirs.param_groups[0]["initial_lr"] == 0.1

@@ -5,8 +5,8 @@ that each layer file holds only its layer and imports what it shares from here:
 
 - constructor checks: ``check_positive_int``, ``pair``, ``check_bool``, and ``check_supported``,
   which refuses (``UnsupportedError``, naming the argument) a value PyTorch accepts but nnlib lacks;
-- ``step_of`` (the 0/1 derivative of ReLU) and ``log_softmax``, which ``CrossEntropyLoss`` and
-  ``nnlib.models.perplexity`` both use;
+- ``step_of`` (the 0/1 derivative of ReLU), ``keep_array`` (0-d results stay arrays on NumPy) and
+  ``log_softmax``, which ``CrossEntropyLoss`` and ``nnlib.models.perplexity`` both use;
 - the sliding-window machinery of the convolution and pooling layers: ``output_size``, the input
   checks and layouts, zero and edge padding (``pad_edges``), ``im2col`` and its adjoint ``col2im``.
 
@@ -70,6 +70,13 @@ def step_of(y):
     """
     xp = backend.namespace(y)
     return xp.ceil(xp.clip(y, max=1))
+
+
+def keep_array(y):
+    """``y`` as an array: NumPy's arithmetic on a 0-d array returns a NumPy scalar (``np.float64``),
+    where torch keeps a 0-d tensor. Element-wise layers pass their results through this, so that a
+    0-d input gives a 0-d array on every backend (and backward's shape check sees an array)."""
+    return np.asarray(y) if isinstance(y, np.generic) else y
 
 
 def log_softmax(x, dim):
