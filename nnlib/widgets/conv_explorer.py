@@ -75,7 +75,7 @@ def convolve(image, kernel, stride=1, padding=0):
 
     The padding is added here rather than by the layer, so that the last rows and columns of
     the *padded* image that no window reaches can be cropped off first: exactly the ones
-    PyTorch ignores silently (nnlib would raise). Returns ``(output, padded, (rows, cols))``:
+    PyTorch and nnlib's Conv2d ignore silently. Returns ``(output, padded, (rows, cols))``:
     the float64 (OH, OW) output, the padded and cropped input the layer saw, and how many rows
     and columns were cropped.
     """
@@ -195,6 +195,6 @@ class ConvExplorer(LiveWidget):
         note = ""
         if any(cropped):
             note = (f"；(H + 2p − k)/s 不是整数：补零后输入的最下方 {cropped[0]} 行、最右侧 {cropped[1]} 列"
-                    f"没有窗口能覆盖，这里先把它们裁掉（PyTorch 会默默忽略它们，nnlib 的 Conv2d 会报错）")
+                    f"没有窗口能覆盖，这里先把它们裁掉（PyTorch 与 nnlib 的 Conv2d 都会默默忽略它们）")
         self.set_status(f"输出高 ⌊({h} + 2·{padding} − {kh})/{stride}⌋ + 1 = {oh}，"
                         f"宽 ⌊({w} + 2·{padding} − {kw})/{stride}⌋ + 1 = {ow}{note}")
