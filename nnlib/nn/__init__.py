@@ -9,7 +9,7 @@ from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
-from .normalization import BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AvgPool2d, MaxPool2d
 from .recurrent import GRU, LSTM, RNN
 from .sparse import Embedding
@@ -19,5 +19,6 @@ __all__ = [
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
     "MSELoss", "CrossEntropyLoss", "functional", "init",
     "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
+    "BatchNorm1d", "LayerNorm",
     "Embedding", "RNN", "LSTM", "GRU",
 ]
