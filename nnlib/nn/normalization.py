@@ -212,7 +212,7 @@ class LayerNorm(Module):
     """y = γ ⊙ x̂ + β with x̂ = (x − μ)/√(σ² + ε), μ and σ² the mean and the biased variance of
     each example over its last dimensions, those of ``normalized_shape``.
 
-    An input of shape (*, *normalized_shape) has one μ and one σ² per leading index (e.g. per
+    An input of shape ``(*, *normalized_shape)`` has one μ and one σ² per leading index (e.g. per
     token of an (N, T, D) batch with ``normalized_shape=D``); nothing depends on the other
     examples, so training and eval mode compute the same, and there are no running statistics.
     ``weight`` (γ, ones) and ``bias`` (β, zeros) have the shape ``normalized_shape``: one scale
