@@ -39,11 +39,15 @@ def test_matches_torch_autograd(kind, device, float_dtype, data):
     check_parity(case, float_dtype, device, data.draw(seeds, label="seed"))
 
 
-def test_signatures_are_pytorchs():
-    for kind in KINDS:
-        ours, theirs = inspect.signature(getattr(nn, kind)), inspect.signature(getattr(torch.nn, kind))
-        assert [(p.name, p.kind, p.default) for p in ours.parameters.values()] == [
-            (p.name, p.kind, p.default) for p in theirs.parameters.values()], kind
+def _parameters(fn):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_constructor_and_forward_signatures_are_pytorchs(kind):
+    ours, theirs = getattr(nn, kind), getattr(torch.nn, kind)
+    assert _parameters(ours) == _parameters(theirs)
+    assert [p[0] for p in _parameters(ours.forward)] == [p[0] for p in _parameters(theirs.forward)]
 
 
 @pytest.mark.parametrize("kind", KINDS)

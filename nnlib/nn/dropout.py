@@ -1,10 +1,8 @@
 """Dropout (Srivastava et al., 2014), in its "inverted" form as in PyTorch."""
 
-import numpy as np
-
 from .. import backend
 from ..rng import generator
-from .functional import check_bool, check_supported
+from .functional import check_bool, check_supported, keep_array
 from .module import Module
 
 
@@ -30,8 +28,8 @@ class Dropout(Module):
         check_bool(inplace, "inplace", "Dropout")
         self.inplace = check_supported(inplace, (False,), "inplace", "Dropout")
 
-    def forward(self, x):
-        self.check_input(x)
+    def forward(self, input):
+        x = self.check_input(input)
         if not self.training or self.p == 0:
             self.save_for_backward(None)
             return x
@@ -39,16 +37,11 @@ class Dropout(Module):
         scale = 0.0 if self.p == 1 else 1 / (1 - self.p)
         mask = backend.to_device((keep * scale).astype(backend.dtype_name(x)), backend.device_of(x))
         self.save_for_backward(mask)
-        return _keep_array(x * mask)
+        return keep_array(x * mask)
 
     def backward(self, grad_output):
         (mask,) = self.saved_for_backward(grad_output)
-        return grad_output if mask is None else _keep_array(grad_output * mask)
+        return grad_output if mask is None else keep_array(grad_output * mask)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
-
-
-def _keep_array(y):
-    # The product of two 0-d NumPy arrays is a NumPy scalar; the caller gave (and gets) an array.
-    return np.asarray(y) if isinstance(y, np.generic) else y

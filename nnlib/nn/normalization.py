@@ -103,10 +103,12 @@ class _BatchNorm(Module):
             self.bias.data[...] = 0
 
     def _check_shape(self, x):
+        """Raise ``ShapeError`` (naming expected and got) unless x is an input this layer takes;
+        return x."""
         raise NotImplementedError
 
-    def forward(self, x):
-        self._check_shape(x)  # also the device and dtype: of γ, β and the running statistics
+    def forward(self, input):
+        x = self._check_shape(input)  # also the device and dtype: of γ, β and the running statistics
         xp = backend.namespace(x)
         axes = (0, *range(2, x.ndim))               # a channel pools the batch and every position
         stat_shape = (1, self.num_features) + (1,) * (x.ndim - 2)
@@ -179,6 +181,7 @@ class BatchNorm1d(_BatchNorm):
         if x.shape[1] != c:
             raise ShapeError(f"BatchNorm1d: input must have shape {expected} ({c} features), "
                              f"got {tuple(x.shape)} with {x.shape[1]} feature(s)")
+        return x
 
 
 class BatchNorm2d(_BatchNorm):
@@ -205,7 +208,7 @@ class BatchNorm2d(_BatchNorm):
     """
 
     def _check_shape(self, x):
-        check_image_batch(self, x, self.num_features)
+        return check_image_batch(self, x, self.num_features)
 
 
 class LayerNorm(Module):
@@ -252,10 +255,10 @@ class LayerNorm(Module):
         if self.bias is not None:
             self.bias.data[...] = 0
 
-    def forward(self, x):
+    def forward(self, input):
         k = len(self.normalized_shape)
         expected = "(*, " + ", ".join(map(str, self.normalized_shape)) + ")"
-        self.check_input(x, min_ndim=k, describe=expected)
+        x = self.check_input(input, min_ndim=k, describe=expected)
         if tuple(x.shape[x.ndim - k:]) != self.normalized_shape:
             raise ShapeError(f"LayerNorm: input must have shape {expected} (normalized_shape="
                              f"{self.normalized_shape}), got {tuple(x.shape)}")
