@@ -1,6 +1,5 @@
-"""Hypothesis cases for the image and signal layers (Conv1d/2d, pooling, BatchNorm2d), in the
-form that ``nnlib_cases.check_gradcheck`` / ``check_parity`` take: nnlib module, torch twin,
-input shape.
+"""Hypothesis cases for the image and signal layers (Conv1d/2d, pooling), in the form that
+``nnlib_cases.check_gradcheck`` / ``check_parity`` take: nnlib module, torch twin, input shape.
 
 Sizes are drawn output-first: pick the output size OH, then H = (OH − 1)·s + span − 2p + r with
 span = d·(k − 1) + 1 the kernel's reach and a remainder 0 ≤ r < s, which PyTorch (and nnlib)
@@ -9,7 +8,6 @@ axis) so that central differences over every input and weight element remain fas
 ``batch`` of ``None`` gives an unbatched input, (C, H, W) or (C, L).
 """
 
-import numpy as np
 import torch
 from hypothesis import strategies as st
 
@@ -116,30 +114,6 @@ def adaptive_avg_pool(draw, spatial):
                 lambda dt: getattr(torch.nn, name)(output_size), shape)
 
 
-def _warmed_batchnorm(c, options, train, dt):
-    """A BatchNorm2d whose running statistics have seen two batches, then in train or eval mode."""
-    layer = nn.BatchNorm2d(c, dtype=dt, **options)
-    rng = np.random.default_rng(7)
-    for _ in range(2):
-        layer(rng.normal(1.0, 2.0, size=(3, c, 2, 2)).astype(dt))
-    return layer.train(train)
-
-
-@st.composite
-def batchnorm2d(draw, train):
-    c, n = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    h, w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    if n * h * w == 1:
-        n = 2  # training needs more than one value per channel
-    options = draw(st.fixed_dictionaries({
-        "affine": st.booleans(), "track_running_stats": st.booleans(),
-        "momentum": st.sampled_from([0.1, 0.5, None]), "eps": st.sampled_from([1e-5, 1e-3]),
-    }))
-    label = f"BatchNorm2d({c}, {options}) {'train' if train else 'eval'} on {(n, c, h, w)}"
-    return Case(label, lambda dt: _warmed_batchnorm(c, options, train, dt),
-                lambda dt: torch.nn.BatchNorm2d(c, dtype=dt, **options).train(train), (n, c, h, w))
-
-
 @st.composite
 def small_cnn(draw):
     """Conv → BatchNorm → ReLU → MaxPool → Flatten → Linear: the chain rule through image layers."""
@@ -170,7 +144,5 @@ CNN_CASES = {
     "AvgPool1d": pool("Avg", 1),
     "AdaptiveAvgPool2d": adaptive_avg_pool(2),
     "AdaptiveAvgPool1d": adaptive_avg_pool(1),
-    "BatchNorm2d(train)": batchnorm2d(train=True),
-    "BatchNorm2d(eval)": batchnorm2d(train=False),
     "Conv-BN-ReLU-Pool-Linear": small_cnn(),
 }
