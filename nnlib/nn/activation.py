@@ -8,7 +8,7 @@ import math
 
 from .. import backend
 from ..errors import ShapeError, UnsupportedError
-from .functional import check_bool, keep_array, step_of
+from .functional import check_bool, check_supported, keep_array, step_of
 from .module import Module
 
 
@@ -46,22 +46,19 @@ class Tanh(Module):
 class ReLU(Module):
     """max(0, x),  derivative 1 for x > 0 and 0 otherwise (0 at x = 0, as PyTorch).
 
-    ``inplace=True`` writes the result into the input array and returns that array, as PyTorch
-    does (it saves the memory of a second array; the input's old values are gone). Backward
-    needs only the output, so it works either way.
+    ``inplace=True`` is refused (``UnsupportedError``): overwriting the input would also overwrite
+    what the previous layer saved for its backward (Tanh and Sigmoid keep their output), and
+    without autograd's version counters nnlib could not notice — the gradients would be silently
+    wrong, where PyTorch raises an error.
     """
 
     def __init__(self, inplace=False):
         super().__init__()
-        self.inplace = check_bool(inplace, "inplace", "ReLU")
+        self.inplace = check_supported(check_bool(inplace, "inplace", "ReLU"), (False,), "inplace", "ReLU")
 
     def forward(self, input):
         x = self.check_input(input)
-        if self.inplace:
-            x[x < 0] = 0
-            y = x
-        else:
-            y = keep_array(backend.namespace(x).clip(x, min=0))
+        y = keep_array(backend.namespace(x).clip(x, min=0))
         self.save_for_backward(y)
         return y
 
@@ -69,16 +66,12 @@ class ReLU(Module):
         (y,) = self.saved_for_backward(grad_output)
         return keep_array(grad_output * step_of(y))
 
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
     """x for x > 0, a·x otherwise (a = ``negative_slope``, any real number); derivative 1 or a.
 
-    ``inplace=True`` overwrites the input with the result, as PyTorch does. Backward then reads
-    "x > 0" from the output, which works for a ≥ 0 only (for a < 0, a·x > 0 where x < 0): that
-    combination is refused, as PyTorch's backward refuses it.
+    ``inplace=True`` is refused, as for ``ReLU``.
     """
 
     def __init__(self, negative_slope=0.01, inplace=False):
@@ -87,18 +80,12 @@ class LeakyReLU(Module):
         if not is_number or not math.isfinite(negative_slope):
             raise ValueError(f"LeakyReLU: negative_slope must be a finite number, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
-        self.inplace = check_bool(inplace, "inplace", "LeakyReLU")
-        if self.inplace and negative_slope < 0:
-            raise ValueError(f"LeakyReLU: inplace=True needs negative_slope >= 0, got {negative_slope!r} "
-                             f"(the output no longer tells x > 0 from x < 0); use inplace=False")
+        self.inplace = check_supported(check_bool(inplace, "inplace", "LeakyReLU"), (False,), "inplace",
+                                       "LeakyReLU")
 
     def forward(self, input):
         x = self.check_input(input)
         xp = backend.namespace(x)
-        if self.inplace:
-            x[x < 0] *= self.negative_slope
-            self.save_for_backward(keep_array(xp.clip(x, min=0)))  # = max(x_old, 0) for a ≥ 0
-            return x
         positive_part = keep_array(xp.clip(x, min=0))
         self.save_for_backward(positive_part)
         return keep_array(positive_part + self.negative_slope * (x - positive_part))
@@ -109,7 +96,7 @@ class LeakyReLU(Module):
         return keep_array(grad_output * (self.negative_slope + (1 - self.negative_slope) * is_positive))
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+        return f"negative_slope={self.negative_slope}"
 
 
 def erf(x):
