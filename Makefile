@@ -68,6 +68,7 @@ notebooks: setup
 bench: setup
 	$(BIN)/python bench/mlp.py
 	$(BIN)/python bench/convnet.py
+	$(BIN)/python bench/threads.py
 	$(BIN)/python bench/rnn.py
 	$(BIN)/python bench/widgets.py
 

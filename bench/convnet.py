@@ -6,15 +6,14 @@ torch.optim.Adam, and prints the median time of each as a ratio to PyTorch on th
 (NumPy against torch CPU).
 
     python bench/convnet.py [--steps 10] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile]
-                            [--no-shared]
 
 Targets: torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×. Timings on a shared machine
 are noisy: medians over repeats, and the spread (min–max) is printed too. With other
 jobs on the cores, ``--clock cpu`` (this process's CPU time; with nnlib's default of one thread
 for torch and for NumPy's BLAS) is the steadiest comparison.
 
-Then it runs bench/threads.py (skip it with ``--no-shared``): the same step in fresh processes,
-idle and with one busy process beside it, with the libraries' own thread counts and with nnlib's.
+bench/threads.py times this step (``nnlib_step_fn``) in fresh processes, idle and with one busy
+process beside it, with the libraries' own thread counts and with nnlib's (``make bench`` runs both).
 """
 
 import numpy as np
@@ -22,7 +21,6 @@ import torch
 
 import harness
 import nnlib
-import threads
 from nnlib import nn, optim, torch_models
 from nnlib.models import ConvNet
 
@@ -73,9 +71,6 @@ def torch_step_fn(device):
 
 def main():
     parser = harness.argument_parser(__doc__, steps=10, repeats=7)
-    parser.add_argument("--no-shared", action="store_true",
-                        help="skip bench/threads.py (idle vs one busy process, "
-                             "library vs nnlib thread counts)")
     args = harness.parse_args(parser)
     contenders = harness.build_contenders(nnlib_step_fn, torch_step_fn, "PyTorch autograd")
     samples = harness.measure(contenders, args.steps, args.repeats, clock=harness.CLOCKS[args.clock])
@@ -83,9 +78,6 @@ def main():
                    contenders, samples, args, "torch backend ≤ 1.5×, NumPy ≤ 3×")
     if args.profile:
         harness.profile(contenders, args.steps)
-    if not args.no_shared:
-        print()
-        threads.main([])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ Generator(PCG64) at ...
 
 from . import diagnostics, errors, gradcheck, nn
 from ._version import __version__
-from .backend import available_devices, best_device, cpu_threads, device_of, set_cpu_threads, to_device, to_numpy
+from .backend import (available_devices, best_device, cpu_threads, device_of, set_cpu_threads, to_device,
+                      to_numpy)
 from .rng import manual_seed
 
 __all__ = [

@@ -90,7 +90,8 @@ def normalize_device(device):
             raise DeviceError(f"device {device!r} requested, but CUDA is not available on this machine")
         index = torch.cuda.current_device() if dev.index is None else dev.index
         if index >= torch.cuda.device_count():
-            raise DeviceError(f"device {device!r} requested, but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise DeviceError(f"device {device!r} requested, "
+                              f"but only {torch.cuda.device_count()} CUDA device(s) exist")
         return f"cuda:{index}"
     if dev.type == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
@@ -157,7 +158,8 @@ def namespace(*arrays):
     """The array namespace (NumPy-like module) for arrays that all live on one device."""
     devices = {device_of(a) for a in arrays if a is not None}
     if len(devices) > 1:
-        raise DeviceError(f"arrays are on different devices: {sorted(devices)}; move them to one with nnlib.to_device")
+        raise DeviceError(f"arrays are on different devices: {sorted(devices)}; "
+                          f"move them to one with nnlib.to_device")
     return array_api_compat.array_namespace(*[a for a in arrays if a is not None])
 
 

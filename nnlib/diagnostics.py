@@ -69,7 +69,8 @@ class DivergenceGuard:
                     raise DivergenceError(f"step {step}: {where} has {_describe(output)}; {advice}",
                                           step=step, where=name, kind="activation")
         if loss is not None and not _finite_scalar(loss):
-            raise DivergenceError(f"step {step}: the loss is {float(loss)}; {advice}", step=step, where="loss", kind="loss")
+            raise DivergenceError(f"step {step}: the loss is {float(loss)}; {advice}",
+                                  step=step, where="loss", kind="loss")
         # Gradients are computed from the last layer back, so report the last one first.
         for name, p in reversed(list(self.model.named_parameters())):
             if p.grad is not None and count_nonfinite(p.grad):

@@ -70,7 +70,8 @@ def _require_float64(module, inputs):
     dtypes = {p.dtype for p in module.parameters()} | {backend.dtype_name(x) for x in inputs if _is_float(x)}
     if dtypes - {"float64"}:
         raise DTypeError(
-            f"gradient checks need float64 (float32 round-off swamps the finite differences), got {sorted(dtypes)}; "
+            f"gradient checks need float64 (float32 round-off swamps the finite differences), "
+            f"got {sorted(dtypes)}; "
             f"use model.to(dtype='float64') and float64 inputs"
         )
 
@@ -274,9 +275,9 @@ def gradcheck(module, inputs, *, loss=None, eps=1e-6, rtol=1e-6, atol=1e-8, seed
     """
     inputs = _as_tuple(inputs)
     _require_float64(module, inputs)
-    table = compare({"nnlib": analytic_gradients(module, inputs, loss=loss, seed=seed),
-                     "finite differences": numerical_gradients(module, inputs, loss=loss, eps=eps, seed=seed)},
-                    rtol=rtol, atol=atol)
+    analytic = analytic_gradients(module, inputs, loss=loss, seed=seed)
+    numerical = numerical_gradients(module, inputs, loss=loss, eps=eps, seed=seed)
+    table = compare({"nnlib": analytic, "finite differences": numerical}, rtol=rtol, atol=atol)
     if raise_on_failure and not table.passed:
         raise AssertionError(f"{type(module).__name__}: backward disagrees with central differences\n{table}")
     return table

@@ -136,7 +136,8 @@ class RNNLanguageModel(Module):
 
     CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 
-    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", *, device=None, dtype=None):
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", *,
+                 device=None, dtype=None):
         super().__init__()
         if cell not in self.CELLS:
             raise ValueError(f"RNNLanguageModel: cell must be one of {self.CELLS}, got {cell!r}")
@@ -169,9 +170,10 @@ class RNNLanguageModel(Module):
         """Continue the id sequence ``prefix`` by ``length`` ids sampled from softmax(logits / T).
 
         Temperature T < 1 sharpens the distribution (safer, more repetitive text), T > 1 flattens
-        it. ``avoid``: ids never sampled (e.g. ``<unk>``). Returns a list of ints (prefix included). Uses its own NumPy generator (``seed``), so
-        sampling does not disturb nnlib's training randomness. Runs forward only: it overwrites
-        what the last training forward saved, so call it between training steps.
+        it. ``avoid``: ids never sampled (e.g. ``<unk>``). Returns a list of ints (prefix included).
+        Uses its own NumPy generator (``seed``), so sampling does not disturb nnlib's training
+        randomness. Runs forward only: it overwrites what the last training forward saved, so call
+        it between training steps.
         """
         import numpy as np
 

@@ -94,8 +94,9 @@ def _saddle_grad(p):
     return np.stack([2 * x, -2 * y + y**3], axis=-1)
 
 
-ROSENBROCK = Surface("rosenbrock", "Rosenbrock 函数（弯曲的窄谷）", _rosenbrock, _rosenbrock_grad,
-                     minimum=(1.0, 1.0), start=(-1.5, 2.0), xlim=(-2.0, 2.0), ylim=(-1.0, 3.0), log_contours=True)
+ROSENBROCK = Surface("rosenbrock", "Rosenbrock 函数（弯曲的窄谷）", _rosenbrock,
+                     _rosenbrock_grad, minimum=(1.0, 1.0), start=(-1.5, 2.0), xlim=(-2.0, 2.0),
+                     ylim=(-1.0, 3.0), log_contours=True)
 BEALE = Surface("beale", "Beale 函数（平台与陡壁）", _beale, _beale_grad,
                 minimum=(3.0, 0.5), start=(1.0, 1.5), xlim=(-4.5, 4.5), ylim=(-4.5, 4.5), log_contours=True)
 QUADRATIC = Surface("quadratic", f"病态二次函数（曲率比 {ILL_CONDITIONING:g}）", _quadratic, _quadratic_grad,
@@ -147,7 +148,8 @@ def trajectory(surface, make_optimizer, steps, start=None):
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned about
             theta.grad = surface.gradient(theta.data)
             optimizer.step()
-        states.append({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in optimizer.state[theta].items()})
+        state = optimizer.state[theta]
+        states.append({k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()})
         points.append(theta.data.copy())
         if not np.all(np.isfinite(theta.data)):
             diverged = True

@@ -39,3 +39,25 @@ def torch_device(request):
 @pytest.fixture(params=FLOAT_DTYPES)
 def float_dtype(request):
     return request.param
+
+
+# --- sections after the test results ------------------------------------------------------------------
+_SUMMARY_SECTIONS = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session")
+def terminal_summary(pytestconfig):
+    """``terminal_summary(title, lines)`` shows ``lines`` under ``title`` after the test results,
+    also with ``pytest -q`` (e.g. the tally of PyTorch's samples)."""
+    sections = pytestconfig.stash.setdefault(_SUMMARY_SECTIONS, {})
+
+    def add(title, lines):
+        sections[title] = list(lines)
+    return add
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    for title, lines in config.stash.get(_SUMMARY_SECTIONS, {}).items():
+        terminalreporter.write_sep("-", title)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -117,7 +117,8 @@ def flatten(draw):
 def softmax(draw):
     shape = draw(shapes(1, 3))
     dim = draw(st.integers(-len(shape), len(shape) - 1))
-    return Case(f"Softmax({dim}) on {shape}", lambda dt: nn.Softmax(dim), lambda dt: torch.nn.Softmax(dim), shape)
+    return Case(f"Softmax({dim}) on {shape}", lambda dt: nn.Softmax(dim), lambda dt: torch.nn.Softmax(dim),
+                shape)
 
 
 @st.composite
@@ -140,8 +141,8 @@ def mlp(draw):
                              nn.Linear(hidden, fout, dtype=dt), nn.GELU())
 
     def make_torch(dt):
-        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(fin, hidden, dtype=dt), torch.nn.Tanh(),
-                                   torch.nn.Linear(hidden, fout, dtype=dt), torch.nn.GELU())
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(fin, hidden, dtype=dt),
+                                   torch.nn.Tanh(), torch.nn.Linear(hidden, fout, dtype=dt), torch.nn.GELU())
 
     return Case(f"MLP {shape} → {hidden} → {fout}", make, make_torch, shape)
 
@@ -159,7 +160,8 @@ def mse_loss(draw):
 
 
 def _cross_entropy(n, c, reduction):
-    return (lambda: nn.CrossEntropyLoss(reduction=reduction), lambda: torch.nn.CrossEntropyLoss(reduction=reduction),
+    return (lambda: nn.CrossEntropyLoss(reduction=reduction),
+            lambda: torch.nn.CrossEntropyLoss(reduction=reduction),
             lambda rng: rng.integers(0, c, size=n))
 
 
@@ -173,9 +175,11 @@ def cross_entropy_loss(draw):
 @st.composite
 def classifier(draw):
     """Linear → Sigmoid → Linear, trained with CrossEntropyLoss: loss gradients reach parameters."""
-    n, fin, c, reduction = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(2, 4)), draw(reductions)
+    n, fin, c = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(2, 4))
+    reduction = draw(reductions)
     return Case(f"classifier ({n}, {fin}) → {c} classes, {reduction}",
-                lambda dt: nn.Sequential(nn.Linear(fin, 3, dtype=dt), nn.Sigmoid(), nn.Linear(3, c, dtype=dt)),
+                lambda dt: nn.Sequential(nn.Linear(fin, 3, dtype=dt), nn.Sigmoid(),
+                                         nn.Linear(3, c, dtype=dt)),
                 lambda dt: torch.nn.Sequential(torch.nn.Linear(fin, 3, dtype=dt), torch.nn.Sigmoid(),
                                                torch.nn.Linear(3, c, dtype=dt)),
                 (n, fin), loss=_cross_entropy(n, c, reduction))
@@ -189,6 +193,8 @@ LAYER_CASES = {
     "Tanh": elementwise(nn.Tanh, torch.nn.Tanh),
     "ReLU": elementwise(nn.ReLU, torch.nn.ReLU, kink=True),
     "LeakyReLU": elementwise(lambda: nn.LeakyReLU(0.2), lambda: torch.nn.LeakyReLU(0.2), kink=True),
+    "LeakyReLU(negative slope)": elementwise(lambda: nn.LeakyReLU(-0.3), lambda: torch.nn.LeakyReLU(-0.3),
+                                             kink=True),
     "GELU(none)": elementwise(nn.GELU, torch.nn.GELU),
     "GELU(tanh)": elementwise(lambda: nn.GELU("tanh"), lambda: torch.nn.GELU("tanh")),
     "Softmax": softmax(),

@@ -46,7 +46,8 @@ def test_to_device_round_trip_keeps_values_dtype_and_shape(dtype, torch_device):
     np.testing.assert_array_equal(back, x)
 
 
-@pytest.mark.parametrize("x", [np.array(2.5), np.float64(2.5), np.arange(6.0)[::-2], np.asfortranarray(np.ones((2, 3)))],
+@pytest.mark.parametrize("x", [np.array(2.5), np.float64(2.5), np.arange(6.0)[::-2],
+                               np.asfortranarray(np.ones((2, 3)))],
                          ids=["0-d", "numpy scalar", "negative stride", "fortran order"])
 def test_to_device_handles_odd_numpy_layouts(x, torch_device):
     t = nnlib.to_device(x, torch_device)
@@ -85,7 +86,8 @@ def test_namespace_is_numpy_like_for_both_backends(device):
     xp = backend.namespace(x)
     y = xp.where(x > 0, xp.exp(x), 0.0)
     assert nnlib.device_of(y) == device
-    np.testing.assert_allclose(nnlib.to_numpy(y), np.where(nnlib.to_numpy(x) > 0, np.exp(nnlib.to_numpy(x)), 0.0))
+    x_np = nnlib.to_numpy(x)
+    np.testing.assert_allclose(nnlib.to_numpy(y), np.where(x_np > 0, np.exp(x_np), 0.0))
     assert backend.namespace(x, None) is xp  # None entries (e.g. an absent bias) are ignored
 
 

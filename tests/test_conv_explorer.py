@@ -61,7 +61,8 @@ def test_changing_controls_shows_the_convolution(kernel, stride, padding):
 def test_custom_kernel_from_text_and_bad_text():
     e = ConvExplorer(IMAGE, kernel="custom", custom="1, 2, 0\n0 -1 3")
     np.testing.assert_array_equal(e.plotted["kernel"], [[1, 2, 0], [0, -1, 3]])
-    np.testing.assert_allclose(e.plotted["output"], torch_conv(IMAGE, [[1, 2, 0], [0, -1, 3]], 1, 0), atol=1e-12)
+    expected = torch_conv(IMAGE, [[1, 2, 0], [0, -1, 3]], 1, 0)
+    np.testing.assert_allclose(e.plotted["output"], expected, atol=1e-12)
     before = e.plotted
     e.custom.value = "1 2\n3"
     assert "每行的数字个数必须相同" in e.status.value and "color:#b00020" in e.status.value

@@ -85,7 +85,8 @@ def test_weights_that_overflow_float32_are_caught_in_the_layer_that_overflows(de
 
 
 def test_nested_containers_name_the_innermost_layer():
-    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Identity(), nn.Linear(2, 2), nn.Tanh()), nn.ReLU())
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Identity(), nn.Linear(2, 2), nn.Tanh()),
+                          nn.ReLU())
     guard = DivergenceGuard(model)
     model[1][1].weight.data[0, 0] = np.inf
     model(np.ones((1, 2), np.float32))

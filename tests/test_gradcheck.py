@@ -52,10 +52,12 @@ BROKEN = [  # a broken nnlib module with its correct torch twin, and the gradien
     pytest.param(Case("bias forgotten", lambda dt: ForgetsTheBias(3, 2, dtype=dt),
                       lambda dt: torch.nn.Linear(3, 2, dtype=dt), (4, 3)), {"bias"}, id="bias-forgotten"),
     pytest.param(Case("weight transposed", lambda dt: TransposedWeightGradient(3, 3, dtype=dt),
-                      lambda dt: torch.nn.Linear(3, 3, dtype=dt), (4, 3)), {"weight"}, id="weight-transposed"),
+                      lambda dt: torch.nn.Linear(3, 3, dtype=dt), (4, 3)),
+                 {"weight"}, id="weight-transposed"),
     pytest.param(Case("sigmoid slope", lambda dt: SigmoidSlopeOff(), lambda dt: torch.nn.Sigmoid(), (3, 2)),
                  {"input"}, id="sigmoid-slope-0.1%"),
-    pytest.param(Case("tanh derivative", lambda dt: TanhWithSigmoidDerivative(), lambda dt: torch.nn.Tanh(), (3, 2)),
+    pytest.param(Case("tanh derivative", lambda dt: TanhWithSigmoidDerivative(),
+                      lambda dt: torch.nn.Tanh(), (3, 2)),
                  {"input"}, id="tanh-derivative"),
 ]
 
@@ -86,7 +88,8 @@ def test_the_torch_parity_check_catches_a_wrong_backward_too(case, wrong, device
 
 def test_a_correct_backward_passes_with_a_table_for_every_gradient(device):
     nnlib.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.Tanh(), nn.Linear(4, 2, dtype="float64")).to(device)
+    model = nn.Sequential(nn.Linear(3, 4, dtype="float64"), nn.Tanh(),
+                          nn.Linear(4, 2, dtype="float64")).to(device)
     table = gc.gradcheck(model, _x((5, 3), device))
     assert table.passed and table.max_relative_error < 1e-7
     assert [row[0] for row in table.rows] == ["input", "0.weight", "0.bias", "2.weight", "2.bias"]
@@ -95,7 +98,8 @@ def test_a_correct_backward_passes_with_a_table_for_every_gradient(device):
     assert text.splitlines()[0].split() == ["gradient", "compared", "exact", "close", "max", "abs", "diff",
                                             "relative", "error"]
     assert len(text.splitlines()) == 2 + len(table.rows)
-    assert table._repr_html_().startswith("<table>") and table._repr_html_().count("<tr>") == 1 + len(table.rows)
+    html = table._repr_html_()
+    assert html.startswith("<table>") and html.count("<tr>") == 1 + len(table.rows)
 
 
 def test_gradcheck_leaves_parameters_and_inputs_as_they_were(device):
@@ -142,7 +146,8 @@ def test_compare_marks_exact_close_and_far():
     ref = {"a": np.array([1.0, 2.0]), "b": np.array([1.0, 2.0]), "c": np.array([1.0, 2.0])}
     other = {"a": np.array([1.0, 2.0]), "b": np.array([1.0, 2.0 + 1e-12]), "c": np.array([1.0, 2.1])}
     table = gc.compare({"ref": ref, "other": other})
-    assert [(row[0], row[2], row[3]) for row in table.rows] == [("a", True, True), ("b", False, True), ("c", False, False)]
+    assert [(row[0], row[2], row[3]) for row in table.rows] == [("a", True, True), ("b", False, True),
+                                                                ("c", False, False)]
     assert not table.passed
     assert table.rows[2][4] == pytest.approx(0.1) and table.rows[2][5] == pytest.approx(0.1 / 2.1)
 

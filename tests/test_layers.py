@@ -2,6 +2,10 @@
 same weights and inputs (float64 and float32, every backend), and the behaviour each layer
 promises beyond its formula (Dropout's mask, shapes, numerical stability)."""
 
+import inspect
+import re
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +15,7 @@ from hypothesis import strategies as st
 import nnlib
 from nnlib import nn
 from nnlib.backend import device_of, dtype_name, to_device, to_numpy
+from nnlib.errors import UnsupportedError
 from nnlib_cases import LAYER_CASES, NO_TORCH_TWIN, SETTINGS, check_gradcheck, check_parity, seeds
 
 
@@ -25,7 +30,8 @@ def test_backward_matches_central_differences(kind, device, data):
 @given(data=st.data())
 @SETTINGS
 def test_matches_torch_autograd(kind, device, float_dtype, data):
-    check_parity(data.draw(LAYER_CASES[kind], label="case"), float_dtype, device, data.draw(seeds, label="seed"))
+    check_parity(data.draw(LAYER_CASES[kind], label="case"), float_dtype, device,
+                 data.draw(seeds, label="seed"))
 
 
 @pytest.mark.parametrize("make, make_torch", [
@@ -87,7 +93,8 @@ def test_softmax_sums_to_one_along_its_dim_only(dim, device):
 
 
 # --- numerical stability ---------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [nn.Sigmoid, nn.Tanh, lambda: nn.Softmax(-1), nn.GELU, lambda: nn.GELU("tanh")],
+@pytest.mark.parametrize("make", [nn.Sigmoid, nn.Tanh, lambda: nn.Softmax(-1), nn.GELU,
+                                  lambda: nn.GELU("tanh")],
                          ids=["Sigmoid", "Tanh", "Softmax", "GELU(none)", "GELU(tanh)"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_activations_stay_finite_and_warning_free_for_extreme_inputs(make, dtype):
@@ -131,7 +138,8 @@ def test_dropout_mask_is_the_same_for_a_seed_on_every_backend(torch_device):
     assert not np.array_equal(masks[0], to_numpy(nn.Dropout(0.5)(x)))
 
 
-@pytest.mark.parametrize("setup", [lambda: nn.Dropout(0.5).eval(), lambda: nn.Dropout(0.0)], ids=["eval", "p=0"])
+@pytest.mark.parametrize("setup", [lambda: nn.Dropout(0.5).eval(), lambda: nn.Dropout(0.0)],
+                         ids=["eval", "p=0"])
 def test_dropout_is_the_identity_in_eval_mode_or_with_p_0(setup, device):
     x = to_device(np.random.default_rng(0).standard_normal((4, 5)), device)
     layer = setup()
@@ -173,3 +181,117 @@ def test_sequential_backward_is_the_chain_of_its_layers_backwards(device):
     model.zero_grad()
     np.testing.assert_array_equal(to_numpy(model.backward(delta)), to_numpy(by_hand))
     assert device_of(y) == device and dtype_name(y) == "float64"
+
+
+def test_sequential_takes_an_ordered_dict_of_named_layers_and_slices_keep_the_names():
+    model = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3)), ("act", nn.Tanh()),
+                                       ("out", nn.Linear(3, 1))]))
+    reference = torch.nn.Sequential(OrderedDict([("fc", torch.nn.Linear(2, 3)), ("act", torch.nn.Tanh()),
+                                                 ("out", torch.nn.Linear(3, 1))]))
+    names = ["fc.weight", "fc.bias", "out.weight", "out.bias"]
+    assert list(model.state_dict()) == list(reference.state_dict()) == names
+    assert list(model[1:].state_dict()) == list(reference[1:].state_dict()) == ["out.weight", "out.bias"]
+    assert model.fc is model[0]
+    with pytest.raises(ValueError, match="'a.b'"):
+        nn.Sequential(OrderedDict([("a.b", nn.Tanh())]))
+    with pytest.raises(TypeError, match="entry 'act'.*int"):
+        nn.Sequential(OrderedDict([("act", 3)]))
+
+
+# --- PyTorch's signatures ------------------------------------------------------------------------------
+def _parameters(fn):
+    """(name, kind, default) of every parameter: what a call by position or keyword depends on."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("name", ["Linear", "Identity", "Flatten", "ReLU", "LeakyReLU", "GELU", "Sigmoid",
+                                  "Tanh", "Softmax", "Embedding", "Sequential"])
+def test_constructor_and_forward_signatures_are_pytorchs(name):
+    ours, theirs = getattr(nn, name), getattr(torch.nn, name)
+    # A torch class without an __init__ of its own shows Module's (*args, **kwargs), which takes
+    # no argument at all (Module.__init__ raises a TypeError for any).
+    expected = [] if theirs.__init__ is torch.nn.Module.__init__ else _parameters(theirs)
+    assert _parameters(ours) == expected
+    assert [p[0] for p in _parameters(ours.forward)] == [p[0] for p in _parameters(theirs.forward)]
+
+
+def test_linear_takes_device_and_dtype_by_position_too():
+    layer = nn.Linear(2, 3, False, "numpy", "float64")
+    assert layer.weight.dtype == "float64" and layer.bias is None
+
+
+@pytest.mark.parametrize("make", [
+    lambda v: nn.Linear(2, 3, bias=v), lambda v: nn.ReLU(inplace=v), lambda v: nn.LeakyReLU(inplace=v),
+], ids=["Linear-bias", "ReLU-inplace", "LeakyReLU-inplace"])
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_flags_must_be_bools(make, value):
+    with pytest.raises(TypeError, match=f"must be True or False, got {re.escape(repr(value))}"):
+        make(value)
+
+
+def test_identity_takes_and_ignores_any_arguments_as_pytorch():
+    x = np.arange(3.0)
+    assert nn.Identity(54, unused_argument=0.1)(x) is x
+
+
+# --- 0-d inputs ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, make_torch", [
+    (nn.ReLU, torch.nn.ReLU), (nn.Tanh, torch.nn.Tanh), (nn.Sigmoid, torch.nn.Sigmoid),
+    (nn.GELU, torch.nn.GELU), (lambda: nn.GELU("tanh"), lambda: torch.nn.GELU("tanh")),
+    (lambda: nn.LeakyReLU(0.5), lambda: torch.nn.LeakyReLU(0.5)),
+    (lambda: nn.Softmax(0), lambda: torch.nn.Softmax(0)),
+    (lambda: nn.Softmax(-1), lambda: torch.nn.Softmax(-1)),
+    (lambda: nn.Flatten(0), lambda: torch.nn.Flatten(0)), (nn.Identity, torch.nn.Identity),
+], ids=["ReLU", "Tanh", "Sigmoid", "GELU(none)", "GELU(tanh)", "LeakyReLU", "Softmax(0)", "Softmax(-1)",
+        "Flatten(0)", "Identity"])
+@pytest.mark.parametrize("value", [-1.5, 0.7])
+def test_a_0d_input_gives_0d_arrays_forward_and_backward(make, make_torch, value, device):
+    layer, array_type = make(), np.ndarray if device == "numpy" else torch.Tensor
+    y = layer(to_device(np.array(value), device))
+    grad = layer.backward(to_device(np.ones(tuple(y.shape)) * 2.0, device))
+    assert isinstance(y, array_type) and isinstance(grad, array_type)  # not a NumPy scalar
+    assert tuple(grad.shape) == ()
+    t = torch.tensor(value, dtype=torch.float64, requires_grad=True)
+    ty = make_torch()(t)
+    ty.backward(torch.full(ty.shape, 2.0, dtype=torch.float64))
+    assert tuple(y.shape) == tuple(ty.shape)
+    np.testing.assert_allclose(to_numpy(y), ty.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(grad), t.grad.numpy(), rtol=1e-12)
+
+
+# --- inplace=True -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [lambda: nn.ReLU(inplace=True), lambda: nn.LeakyReLU(0.2, True)],
+                         ids=["ReLU", "LeakyReLU"])
+def test_inplace_is_refused_by_name(make):
+    with pytest.raises(UnsupportedError, match=r"inplace=True is not implemented in nnlib"):
+        make()
+
+
+def test_why_inplace_is_refused_the_previous_layer_saved_its_output():
+    """Tanh keeps y = tanh(x) for backward; a ReLU overwriting y in place would corrupt it
+    (PyTorch notices through its version counters and raises; nnlib could not notice)."""
+    tanh = nn.Tanh()
+    x = np.array([-1.0, 0.5])
+    y = tanh(x)
+    saved = y.copy()
+    nn.ReLU()(y)  # the supported, out-of-place ReLU leaves the saved output alone
+    np.testing.assert_array_equal(y, saved)
+    np.testing.assert_allclose(tanh.backward(np.ones(2)), 1 - np.tanh(x) ** 2)
+
+
+def test_without_inplace_the_input_is_left_alone(device):
+    x = np.array([-1.0, 2.0])
+    x_dev = to_device(x.copy(), device)
+    for layer in (nn.ReLU(), nn.LeakyReLU()):
+        layer(x_dev)
+        np.testing.assert_array_equal(to_numpy(x_dev), x)
+
+
+def test_leaky_relu_takes_any_slope_as_pytorch(device):
+    x = np.array([-2.0, -0.5, 0.0, 1.0, 3.0])
+    for slope in (-0.5, 0.0, 1.5):
+        layer, t = nn.LeakyReLU(slope), torch.tensor(x, requires_grad=True)
+        y = layer(to_device(x, device))
+        torch.nn.LeakyReLU(slope)(t).backward(torch.ones(5, dtype=torch.float64))
+        np.testing.assert_array_equal(to_numpy(y), torch.nn.LeakyReLU(slope)(torch.tensor(x)).numpy())
+        np.testing.assert_array_equal(to_numpy(layer.backward(to_device(np.ones(5), device))), t.grad.numpy())

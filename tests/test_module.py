@@ -222,7 +222,7 @@ def test_repr_matches_pytorch():
                               lib.Sequential(lib.Linear(3, 2, bias=False), lib.GELU("tanh")),
                               lib.Softmax(dim=1), lib.Identity(), lib.Sigmoid(), lib.Tanh(), lib.ReLU())
     assert repr(build(nn)) == repr(build(torch.nn))
-    assert repr(nn.Dropout(0.25)) == "Dropout(p=0.25)"
+    assert repr(nn.Dropout(0.25)) == repr(torch.nn.Dropout(0.25)) == "Dropout(p=0.25, inplace=False)"
     assert "reduction='sum'" in repr(nn.CrossEntropyLoss(reduction="sum"))
     assert repr(nn.Linear(2, 3).weight) == "Parameter(shape=(3, 2), dtype=float32, device='numpy')"
 

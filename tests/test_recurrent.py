@@ -16,98 +16,10 @@ from nnlib import nn
 from nnlib.errors import BackwardError, DeviceError, DTypeError, ShapeError
 
 torch = pytest.importorskip("torch")
+from recurrent_cases import CELLS, WithStateInputs, check_parity, make_pair  # noqa: E402  (needs torch)
 
 SETTINGS = settings(max_examples=10, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-TOL = {"float64": 1e-10, "float32": 1e-5}
-
-# (label, nnlib constructor, torch constructor, extra kwargs)
-CELLS = {
-    "rnn_tanh": (nn.RNN, torch.nn.RNN, {}),
-    "rnn_relu": (nn.RNN, torch.nn.RNN, {"nonlinearity": "relu"}),
-    "lstm": (nn.LSTM, torch.nn.LSTM, {}),
-    "gru": (nn.GRU, torch.nn.GRU, {}),
-}
-
-
-def make_pair(cell, input_size, hidden_size, num_layers, *, device="numpy", dtype="float64", **kw):
-    ours_cls, torch_cls, extra = CELLS[cell]
-    ours = ours_cls(input_size, hidden_size, num_layers, dtype=dtype, **extra, **kw).to(device)
-    theirs = torch_cls(input_size, hidden_size, num_layers, **extra, **kw).to(
-        device="cpu" if device == "numpy" else device, dtype=getattr(torch, dtype))
-    theirs.load_state_dict({k: torch.as_tensor(nnlib.to_numpy(v)) for k, v in ours.state_dict().items()})
-    return ours, theirs
-
-
-def assert_close(ours, theirs, dtype, what):
-    a = np.asarray(nnlib.to_numpy(ours), np.float64)
-    b = theirs.detach().cpu().double().numpy()
-    assert a.shape == b.shape, f"{what}: shape {a.shape}, torch has {b.shape}"
-    err, scale = np.max(np.abs(a - b), initial=0.0), max(np.max(np.abs(b), initial=0.0), 1.0)
-    assert err <= TOL[dtype] * scale, f"{what}: max abs diff {err:.3g} > {TOL[dtype]:g} × {scale:.3g}"
-
-
-def check_parity(cell, *, num_layers=1, seq_len=4, batch=2, input_size=3, hidden_size=4, batch_first=False,
-                 with_hx=True, flow="both", bias=True, unbatched=False, device="numpy", dtype="float64", seed=0):
-    """Run both models on the same data and compare outputs and all gradients."""
-    ours, theirs = make_pair(cell, input_size, hidden_size, num_layers, device=device, dtype=dtype,
-                             bias=bias, batch_first=batch_first)
-    rng = np.random.default_rng(seed)
-    np_dtype = np.dtype(dtype)
-    if unbatched:
-        x_shape, h_shape = (seq_len, input_size), (num_layers, hidden_size)
-    else:
-        x_shape = (batch, seq_len, input_size) if batch_first else (seq_len, batch, input_size)
-        h_shape = (num_layers, batch, hidden_size)
-    x = rng.standard_normal(x_shape).astype(np_dtype)
-    n_states = 2 if cell == "lstm" else 1
-    states = [rng.standard_normal(h_shape).astype(np_dtype) for _ in range(n_states)]
-    tdev = "cpu" if device == "numpy" else device
-    tx = torch.tensor(x, device=tdev, requires_grad=True)
-    tstates = [torch.tensor(s, device=tdev, requires_grad=True) for s in states]
-    thx = None if not with_hx else (tuple(tstates) if cell == "lstm" else tstates[0])
-    t_out, t_final = theirs(tx, thx)
-    t_finals = list(t_final) if cell == "lstm" else [t_final]
-
-    on = lambda a: nnlib.to_device(a, device)  # noqa: E731
-    hx = None if not with_hx else (tuple(on(s) for s in states) if cell == "lstm" else on(states[0]))
-    out, final = ours(on(x), hx)
-    finals = list(final) if cell == "lstm" else [final]
-    assert_close(out, t_out, dtype, "output")
-    for i, (f, tf) in enumerate(zip(finals, t_finals)):
-        assert_close(f, tf, dtype, ["h_n", "c_n"][i])
-
-    # Upstream gradients: R_out for the sequence, R_h (R_c) for the final states, or None.
-    g_out = rng.standard_normal(tuple(t_out.shape)).astype(np_dtype) if flow in ("output", "both") else None
-    g_fin = [rng.standard_normal(h_shape).astype(np_dtype) if flow in ("state", "both") else None
-             for _ in range(n_states)]
-    if cell == "lstm" and flow == "state":
-        g_fin[1] = None if seed % 2 else g_fin[1]  # sometimes only ∂J/∂h_n, no ∂J/∂c_n
-    objective = 0
-    for g, t in zip([g_out, *g_fin], [t_out, *t_finals]):
-        if g is not None:
-            objective = objective + (t * torch.tensor(g, device=tdev)).sum()
-    if isinstance(objective, int):
-        pytest.skip("no gradient flows")  # not drawn by the strategies below
-    objective.backward()
-
-    g_state = tuple(None if g is None else on(g) for g in g_fin) if cell == "lstm" else \
-        (None if g_fin[0] is None else on(g_fin[0]))
-    if cell == "lstm" and all(g is None for g in g_state):
-        g_state = None
-    grad_x, grad_hx = ours.backward((None if g_out is None else on(g_out), g_state))
-    assert_close(grad_x, tx.grad, dtype, "∂J/∂input")
-    if with_hx:
-        grads = list(grad_hx) if cell == "lstm" else [grad_hx]
-        for i, (g, t) in enumerate(zip(grads, tstates)):
-            assert_close(g, t.grad, dtype, ["∂J/∂h_0", "∂J/∂c_0"][i])
-    else:
-        assert grad_hx is None
-    for name, p in theirs.named_parameters():
-        mine = getattr(ours, name)
-        assert mine.grad is not None, name
-        assert nnlib.device_of(mine.grad) == device
-        assert_close(mine.grad, p.grad, dtype, f"∂J/∂{name}")
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -115,12 +27,12 @@ def check_parity(cell, *, num_layers=1, seq_len=4, batch=2, input_size=3, hidden
 @given(num_layers=st.integers(1, 3), seq_len=st.integers(1, 6), batch=st.integers(1, 3),
        input_size=st.integers(1, 4), hidden_size=st.integers(1, 4), batch_first=st.booleans(),
        with_hx=st.booleans(), flow=st.sampled_from(["output", "state", "both"]), bias=st.booleans(),
-       seed=st.integers(0, 2**16))
+       bidirectional=st.booleans(), seed=st.integers(0, 2**16))
 def test_parity_with_torch(cell, device, float_dtype, num_layers, seq_len, batch, input_size, hidden_size,
-                           batch_first, with_hx, flow, bias, seed):
+                           batch_first, with_hx, flow, bias, bidirectional, seed):
     check_parity(cell, num_layers=num_layers, seq_len=seq_len, batch=batch, input_size=input_size,
                  hidden_size=hidden_size, batch_first=batch_first, with_hx=with_hx, flow=flow, bias=bias,
-                 device=device, dtype=float_dtype, seed=seed)
+                 bidirectional=bidirectional, device=device, dtype=float_dtype, seed=seed)
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -138,22 +50,6 @@ def test_unbatched_input(cell, flow, with_hx, device):
     """2-D input (T, input_size) with states (num_layers, H); batch_first does not apply to it."""
     check_parity(cell, num_layers=2, unbatched=True, flow=flow, with_hx=with_hx, device=device,
                  batch_first=with_hx)
-
-
-class WithStateInputs(nn.Module):
-    """The recurrent layer with h_0 (and c_0) as separate inputs, so the gradient checkers
-    differentiate with respect to them too."""
-
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x, h0, c0=None):
-        return self.layer(x, h0 if c0 is None else (h0, c0))
-
-    def backward(self, grad_output):
-        grad_x, grad_hx = self.layer.backward(grad_output)
-        return (grad_x, *grad_hx) if isinstance(grad_hx, tuple) else (grad_x, grad_hx)
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -223,7 +119,8 @@ def test_default_init_is_pytorchs_uniform(cell):
 
 def test_bias_false_has_no_bias_parameters():
     m = nn.GRU(3, 4, 2, bias=False)
-    assert [n for n, _ in m.named_parameters()] == ["weight_ih_l0", "weight_hh_l0", "weight_ih_l1", "weight_hh_l1"]
+    names = ["weight_ih_l0", "weight_hh_l0", "weight_ih_l1", "weight_hh_l1"]
+    assert [n for n, _ in m.named_parameters()] == names
 
 
 def test_recorded_hidden_grads_are_dJ_dh_t():
@@ -241,7 +138,8 @@ def test_recorded_hidden_grads_are_dJ_dh_t():
     np.testing.assert_array_equal(grads[1][-1], g_h[-1])
     # Autograd on the top layer unrolled step by step with torch's LSTMCell (same weights).
     cell = torch.nn.LSTMCell(3, 3).double()
-    cell.load_state_dict({k[:-3]: torch.as_tensor(v) for k, v in layer.state_dict().items() if k.endswith("_l1")})
+    top = {k[:-3]: torch.as_tensor(v) for k, v in layer.state_dict().items() if k.endswith("_l1")}
+    cell.load_state_dict(top)
     below = nn.LSTM(2, 3, dtype="float64")
     below.load_state_dict({k: v for k, v in layer.state_dict().items() if k.endswith("_l0")})
     inputs, _ = below(x)
@@ -251,7 +149,8 @@ def test_recorded_hidden_grads_are_dJ_dh_t():
         state[0].retain_grad()
         hs.append(state[0])
     hs[-1].sum().backward()
-    np.testing.assert_allclose(grads[1][:, 0], np.stack([h.grad.numpy()[0] for h in hs]), rtol=1e-10, atol=1e-14)
+    expected = np.stack([h.grad.numpy()[0] for h in hs])
+    np.testing.assert_allclose(grads[1][:, 0], expected, rtol=1e-10, atol=1e-14)
     layer.record_hidden_grads = False
     layer(x)
     layer.backward((None, (g_h, None)))
@@ -307,15 +206,10 @@ def test_integer_input_is_a_dtype_error():
 
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match="dropout"):
-        nn.LSTM(3, 4, 2, dropout=0.5)
-    with pytest.raises(ValueError, match="bidirectional"):
-        nn.GRU(3, 4, bidirectional=True)
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="hidden_size"):
         nn.LSTM(3, 0)
-    nn.LSTM(3, 4, 2, dropout=0)  # PyTorch's default value is accepted
 
 
 def test_backward_checks_grad_output_and_forward():

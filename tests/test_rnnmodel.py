@@ -64,7 +64,8 @@ def test_document_model_loads_and_matches(device, float_dtype, num_layers, state
     gh, gc_ = (rng.standard_normal(tuple(t_h.shape)).astype(float_dtype) for _ in range(2))
     objective = (t_out * torch.tensor(g, device=tdev)).sum()
     if state_grad:
-        objective = objective + (t_h * torch.tensor(gh, device=tdev)).sum() + (t_c * torch.tensor(gc_, device=tdev)).sum()
+        objective = (objective + (t_h * torch.tensor(gh, device=tdev)).sum()
+                     + (t_c * torch.tensor(gc_, device=tdev)).sum())
     objective.backward()
     grads = model.backward((on(g), (on(gh), on(gc_))) if state_grad else on(g))
     assert grads[0] is None                                          # token ids: no gradient
@@ -108,7 +109,8 @@ def test_language_model_matches_torch_at_every_step(cell, device):
     x, y = rng.integers(0, vocab, (n, t)), rng.integers(0, vocab, (n, t))
     tdev = "cpu" if device == "numpy" else device
     t_logits, _ = ref(torch.as_tensor(x, device=tdev))
-    tnn.functional.cross_entropy(t_logits.reshape(-1, vocab), torch.as_tensor(y, device=tdev).reshape(-1)).backward()
+    t_targets = torch.as_tensor(y, device=tdev).reshape(-1)
+    tnn.functional.cross_entropy(t_logits.reshape(-1, vocab), t_targets).backward()
     logits, state = model(nnlib.to_device(x, device))
     criterion = nn.CrossEntropyLoss()
     xp = nnlib.backend.namespace(logits)

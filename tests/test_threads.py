@@ -100,6 +100,7 @@ def test_set_cpu_threads_rejects_bad_counts(bad):
 
 def test_bad_environment_value_is_a_clear_error():
     clean = {k: v for k, v in os.environ.items() if k not in THREAD_ENV} | {"NNLIB_CPU_THREADS": "many"}
-    out = subprocess.run([sys.executable, "-c", "import nnlib"], env=clean, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", "import nnlib"], env=clean,
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "NNLIB_CPU_THREADS must be a positive number of threads, or 0" in out.stderr

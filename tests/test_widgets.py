@@ -1,8 +1,11 @@
 """The live widgets, driven headlessly: what they plot must be what the training/optimizer did."""
 
+import ast
+import dataclasses
 import html
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +13,9 @@ import pytest
 import nnlib
 from nnlib import optim
 from nnlib.surfaces import Surface, get_surface, trajectory
-from nnlib.widgets import (AdamExplorer, ConvExplorer, GradientFlowDashboard, ModelTarget, OptimizerRace,
-                           SurfaceTarget, svg)
-from nnlib.widgets.race import DEFAULT_LR, RACERS
+from nnlib.widgets import (OPTIMIZERS, AdamExplorer, ConvExplorer, GradientFlowDashboard, ModelTarget,
+                           OptimizerRace, SurfaceTarget, svg)
+from nnlib.widgets.race import DEFAULT_LR
 
 W = pytest.importorskip("ipywidgets")
 
@@ -21,6 +24,11 @@ def small_data(n=96, features=6, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, features)).astype(np.float32)
     return X, (np.arange(n) % classes).astype(np.int64)
+
+
+def small_net(hidden=8):
+    """A fresh MLP for ``small_data()``: 6 features → ``hidden`` ReLU units → 3 classes."""
+    return nnlib.nn.Sequential(nnlib.nn.Linear(6, hidden), nnlib.nn.ReLU(), nnlib.nn.Linear(hidden, 3))
 
 
 # --- gradient flow dashboard ----------------------------------------------------------------
@@ -45,7 +53,8 @@ def test_dashboard_recorded_norm_is_the_weight_gradient_norm():
     d = GradientFlowDashboard(small_data(), depth=1, width=4, activation="relu", init="he")
     d.train(1)  # the step leaves .grad as it was: it is the gradient recorded
     first = d.model[0]
-    assert math.isclose(d.history["grad_norm"]["0"][0], float(np.linalg.norm(first.weight.grad)), rel_tol=1e-6)
+    expected = float(np.linalg.norm(first.weight.grad))
+    assert math.isclose(d.history["grad_norm"]["0"][0], expected, rel_tol=1e-6)
 
 
 def test_deep_sigmoid_gradients_vanish_but_relu_he_gradients_do_not():
@@ -162,14 +171,15 @@ def test_adam_explorer_matches_an_independent_adam_run():
 
 
 def test_constant_gradient_shows_why_bias_correction_is_needed():
-    flat = Surface("slope", "slope", lambda p: p[..., 0] * 2.0, lambda p: np.full_like(np.asarray(p, float), 2.0),
+    flat = Surface("slope", "slope", lambda p: p[..., 0] * 2.0,
+                   lambda p: np.full_like(np.asarray(p, float), 2.0),
                    minimum=(0, 0), start=(0.0, 0.0), xlim=(-1, 1), ylim=(-1, 1))
     a = AdamExplorer(SurfaceTarget(flat), lr=0.01)
     a.run(10)
     rec = a.history["x"]
     assert math.isclose(rec["m"][-1], 2.0 * (1 - 0.9**10))  # only ~65 % of the gradient
     assert math.isclose(rec["m_hat"][-1], 2.0)               # corrected: exactly the gradient
-    assert math.isclose(rec["adam_step"][-1], 0.01 * 2.0 / (2.0 + 1e-8))
+    assert math.isclose(rec["delta_theta"][-1], -0.01 * 2.0 / (2.0 + 1e-8), rel_tol=1e-9)
 
 
 def test_sliders_change_the_running_optimizer_and_reset_starts_over():
@@ -188,8 +198,7 @@ def test_sliders_change_the_running_optimizer_and_reset_starts_over():
 def test_adam_explorer_on_a_network():
     X, y = small_data()
     nnlib.manual_seed(0)
-    target = ModelTarget(lambda: nnlib.nn.Sequential(nnlib.nn.Linear(6, 8), nnlib.nn.ReLU(), nnlib.nn.Linear(8, 3)),
-                         nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
+    target = ModelTarget(small_net, nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
     a = AdamExplorer(target, lr=0.01)
     a.run(5)
     name, param, index = target.coordinates[0]
@@ -198,41 +207,167 @@ def test_adam_explorer_on_a_network():
     assert len(a.history["loss"]) == 5 and "path" not in a.plotted
 
 
+ADAM_VARIANTS = [(optim.Adam, dict(amsgrad=True)), (optim.AdamW, dict(weight_decay=0.1)),
+                 (optim.AdamW, dict(weight_decay=0.1, amsgrad=True))]
+
+
+@pytest.mark.parametrize("optimizer,options", ADAM_VARIANTS, ids=["amsgrad", "AdamW", "AdamW-amsgrad"])
+def test_adam_explorer_shows_the_step_the_optimizer_took(optimizer, options):
+    """Δθ is measured: for amsgrad and AdamW it is not Adam's α·m̂/(√v̂+ε)."""
+    a = AdamExplorer("quadratic", optimizer=optimizer, lr=0.1, **options)
+    a.run(60)
+    assert type(a.optimizer) is optimizer and a.name == optimizer.__name__
+    path = trajectory("quadratic", lambda ps: optimizer(ps, lr=0.1, **options), 60).points
+    np.testing.assert_array_equal(np.array(a.history["path"]), path)  # the explorer ran this optimizer
+    state = a.optimizer.state[a.target.theta]
+    assert a.history["t"] == list(range(1, 61)) and state["step"] == 60
+    for i, name in enumerate(["x", "y"]):
+        rec = a.history[name]
+        np.testing.assert_array_equal(rec["delta_theta"], np.diff(path[:, i]))  # θ after − θ before
+        assert rec["m"][-1] == state["exp_avg"][i] and rec["v"][-1] == state["exp_avg_sq"][i]
+        if options.get("amsgrad"):
+            assert rec["v_max"][-1] == state["max_exp_avg_sq"][i]
+            assert rec["v_max"][-1] > rec["v"][-1]  # the maximum is what the step divides by
+        else:
+            assert "v_max" not in rec
+        adam_formula = 0.1 * np.array(rec["m_hat"]) / (np.sqrt(rec["v_hat"]) + 1e-8)
+        # What the widget used to show instead differs by far more than rounding (~1e-16 here):
+        assert np.max(np.abs(-np.array(rec["delta_theta"]) - adam_formula)) > 1e-6
+    a.redraw()
+    np.testing.assert_array_equal(a.plotted["delta_theta"], a.history["x"]["delta_theta"])
+    assert f"Δθ = {a.history['x']['delta_theta'][-1]:.3g}" in text_of(a.status)
+    assert optimizer.__name__ in a.charts.value
+
+
+def test_adam_explorer_steps_on_a_network_add_up_to_the_weight_change():
+    X, y = small_data()
+    nnlib.manual_seed(0)
+    target = ModelTarget(small_net, nnlib.nn.CrossEntropyLoss(), X, y, batch_size=32)
+    a = AdamExplorer(target, optimizer=optim.AdamW, lr=0.01, weight_decay=0.5, amsgrad=True)
+    start = {name: float(p.data.reshape(-1)[i]) for name, p, i in target.coordinates}
+    a.run(8)
+    for name, p, i in target.coordinates:
+        assert math.isclose(sum(a.history[name]["delta_theta"]), float(p.data.reshape(-1)[i]) - start[name],
+                            rel_tol=1e-6, abs_tol=1e-9)
+    with pytest.raises(TypeError, match="optim.Adam or a subclass"):
+        AdamExplorer("quadratic", optimizer=optim.SGD)
+
+
+def test_a_refused_slider_value_shows_the_constructors_message_and_changes_nothing():
+    a = AdamExplorer("quadratic", lr=0.1, betas=(0.9, 0.999))
+    a.run(3)
+    with pytest.raises(ValueError) as from_constructor:
+        optim.Adam([nnlib.nn.Parameter(np.zeros(2))], betas=(1.0, 0.999))
+    a.beta1.max = 1.0  # a slider whose range reaches a value Adam refuses
+    a.beta1.value = 1.0
+    assert is_error(a.status) and str(from_constructor.value) in text_of(a.status)
+    assert isinstance(a.last_error, ValueError)
+    # The slider went back.
+    assert a.optimizer.param_groups[0]["betas"] == (0.9, 0.999) and a.beta1.value == 0.9
+    a.step()  # the optimizer runs on with the values it had
+    assert a.history["t"] == [1, 2, 3, 4] and not is_error(a.status)
+    a.beta1.value = 0.5  # an accepted value reaches the running optimizer
+    assert a.optimizer.param_groups[0]["betas"] == (0.5, 0.999)
+
+
 # --- optimizer race ----------------------------------------------------------------------------
 def test_race_draws_the_true_trajectories_and_arrows():
     race = OptimizerRace("beale", steps=60, lr_scale=1.0, momentum=0.8)
-    for name, tr in race.trajectories.items():
-        lr = DEFAULT_LR["beale"][name]
-        expected = trajectory("beale", lambda ps, name=name: RACERS[name](ps, lr, 0.8), 60)
-        np.testing.assert_array_equal(race.plotted["paths"][name], expected.points)
-        point, descent, velocity = race.plotted["arrows"][name]
+    assert list(race.trajectories) == list(OPTIMIZERS)
+    for key, tr in race.trajectories.items():
+        lr = DEFAULT_LR["beale"][key]
+        expected = trajectory("beale", lambda ps, key=key: OPTIMIZERS[key].make(ps, lr, 0.8), 60)
+        np.testing.assert_array_equal(race.plotted["paths"][key], expected.points)
+        point, descent, velocity = race.plotted["arrows"][key]
         np.testing.assert_array_equal(descent, -expected.gradients[-1])
-        if name in ("动量", "Nesterov"):
-            np.testing.assert_array_equal(velocity, -expected.states[-1]["momentum_buffer"])  # after the last step
+        if key in ("momentum", "nesterov"):
+            # After the last step.
+            np.testing.assert_array_equal(velocity, -expected.states[-1]["momentum_buffer"])
+        if key == "adam":
+            np.testing.assert_array_equal(velocity, -expected.states[-1]["exp_avg"])
+        if key == "sgd":
+            assert velocity is None
     assert "<animate" in race.charts.value  # the final frame replays itself in the static book
 
 
 def test_race_controls():
-    race = OptimizerRace("quadratic", steps=20, racers=["SGD", "Adam"], playback_seconds=0.05, min_interval=0.0)
-    assert set(race.trajectories) == {"SGD", "Adam"}
-    race.enabled["RMSProp"].value = True
+    race = OptimizerRace("quadratic", steps=20, racers=["sgd", "adam"], playback_seconds=0.05,
+                         min_interval=0.0)
+    assert set(race.trajectories) == {"sgd", "adam"}
+    race.enabled["rmsprop"].value = True
     race.surface.value = "saddle"
     race.lr_scale.value = 2.0
     race.run_button.click()  # animated replay, then the final frame
-    assert set(race.trajectories) == {"SGD", "Adam", "RMSProp"}
+    assert set(race.trajectories) == {"sgd", "adam", "rmsprop"}
     assert race.redraws >= 2
-    lr = DEFAULT_LR["saddle"]["SGD"] * 2.0
-    np.testing.assert_array_equal(race.plotted["paths"]["SGD"],
+    lr = DEFAULT_LR["saddle"]["sgd"] * 2.0
+    np.testing.assert_array_equal(race.plotted["paths"]["sgd"],
                                   trajectory("saddle", lambda ps: optim.SGD(ps, lr=lr), 20).points)
     with pytest.raises(ValueError, match="unknown optimizers"):
         OptimizerRace(racers=["LBFGS"])
+    # A label is not an id.
+    with pytest.raises(ValueError, match=r"unknown optimizers \['动量'\]; expected ids"):
+        OptimizerRace(racers=["动量"])
 
 
 def test_race_marks_divergence_and_draws_only_finite_points():
-    race = OptimizerRace("rosenbrock", steps=100, lr_scale=10.0, racers=["SGD", "Adam"])
-    assert race.trajectories["SGD"].diverged
-    assert np.all(np.isfinite(race.plotted["paths"]["SGD"]))
+    race = OptimizerRace("rosenbrock", steps=100, lr_scale=10.0, racers=["sgd", "adam"])
+    assert race.trajectories["sgd"].diverged
+    assert np.all(np.isfinite(race.plotted["paths"]["sgd"]))
     assert "发散" in race.status.value
+
+
+# --- one table of optimizers -----------------------------------------------------------------------
+def test_race_and_dashboard_take_labels_and_optimizers_from_the_one_table(monkeypatch):
+    """Relabel every entry and count the calls of its make: both widgets show the new labels and
+    build through the table (a widget with its own labels or lambdas fails here)."""
+    built = []
+    for key, entry in list(OPTIMIZERS.items()):
+        def make(params, lr, momentum=0.9, key=key, original=entry.make):
+            built.append(key)
+            return original(params, lr, momentum)
+        monkeypatch.setitem(OPTIMIZERS, key, dataclasses.replace(entry, label=f"〔{key}〕", make=make))
+    race = OptimizerRace("quadratic", steps=10)
+    assert list(race.enabled) == list(OPTIMIZERS)
+    assert [box.description for box in race.enabled.values()] == [f"〔{k}〕" for k in OPTIMIZERS]
+    assert sorted(built) == sorted(OPTIMIZERS)
+    assert all(f"〔{k}〕" in text_of(race.status) and f"〔{k}〕" in race.charts.value for k in OPTIMIZERS)
+    built.clear()
+    d = GradientFlowDashboard(small_data(), depth=1, width=4, optimizer="nesterov")
+    assert d.optimizer_name.options == tuple((f"〔{k}〕", k) for k in OPTIMIZERS)
+    assert built == ["nesterov"] and d.optimizer.param_groups[0]["nesterov"]
+    d.optimizer_name.value = "rmsprop"
+    assert built == ["nesterov", "rmsprop"] and isinstance(d.optimizer, optim.RMSprop)
+    with pytest.raises(ValueError, match="unknown optimizers"):
+        GradientFlowDashboard(small_data(), optimizer="Adam")  # a label, not the id "adam"
+
+
+def test_the_table_is_keyed_by_ids_and_the_race_tunes_every_entry():
+    assert list(OPTIMIZERS) == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+    assert all(re.fullmatch(r"[a-z]+", key) for key in OPTIMIZERS)
+    assert len({entry.label for entry in OPTIMIZERS.values()}) == len(OPTIMIZERS)
+    for surface, rates in DEFAULT_LR.items():
+        assert list(rates) == list(OPTIMIZERS), surface
+    for key, entry in OPTIMIZERS.items():  # the velocity a race arrow shows is a real state entry
+        opt = entry.make([nnlib.nn.Parameter(np.ones(2))], 0.1)
+        opt.param_groups[0]["params"][0].grad = np.ones(2)
+        opt.step()
+        if entry.velocity_key:
+            assert entry.velocity_key in next(iter(opt.state.values())), key
+
+
+def test_widget_modules_share_code_only_through_live_svg_and_the_table():
+    """A widget module imports no other widget module: drawing helpers live in svg.py."""
+    shared = {"live", "svg", "optimizers"}
+    folder = Path(nnlib.widgets.__file__).parent
+    for path in folder.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        relative = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1]
+        siblings = {node.module for node in relative if node.module}
+        siblings |= {alias.name for node in relative if node.module is None for alias in node.names}
+        assert siblings <= shared, (path.name, siblings - shared)
 
 
 # --- the SVG helpers -------------------------------------------------------------------------------
@@ -322,7 +457,8 @@ def test_every_callback_runs_under_the_guard(index):
         for notifiers in control._trait_notifiers.values():  # observers (ipywidgets' own are ObserveHandlers)
             callbacks += [c for c in notifiers.get("change", []) if type(c).__name__ != "ObserveHandler"]
         for callback in callbacks:
-            assert getattr(callback, "guarded", False), f"{type(control).__name__} {control.description!r}: {callback}"
+            where = f"{type(control).__name__} {control.description!r}: {callback}"
+            assert getattr(callback, "guarded", False), where
             registered += 1
     assert registered >= 1
 
@@ -332,7 +468,7 @@ def test_race_momentum_cannot_reach_zero_and_errors_show_in_the_status(monkeypat
     assert race.momentum.min > 0  # Nesterov needs μ > 0
     race.momentum.value = 0.0  # what dragging the slider to its left end does: clamped to the minimum
     race.run_button.click()
-    assert "Nesterov" in race.trajectories and not is_error(race.status)
+    assert "nesterov" in race.trajectories and not is_error(race.status)
     with pytest.raises(ValueError, match="momentum must be between"):
         OptimizerRace(momentum=0.0)
     # Any error in a handler reaches the status line; the last picture stays.
@@ -442,7 +578,8 @@ def test_status_says_when_the_loss_does_not_move_because_gradients_vanish():
     d.train_button.click()
     d.train_button.click()
     status = text_of(d.status)
-    assert "第 150 步" in status and "损失几乎没有下降" in status and "梯度在前几层消失了（见 3.2.5 节）" in status
+    assert ("第 150 步" in status and "损失几乎没有下降" in status
+            and "梯度在前几层消失了（见 3.2.5 节）" in status)
     norms = [v[-20:] for v in d.history["grad_norm"].values()]
     ratio = np.median(norms[0]) / np.median(norms[-1])
     assert f"第1层的梯度范数只有第9层的 {ratio:.0e}" in status
@@ -457,13 +594,15 @@ def test_stall_verdict_comes_from_the_measured_numbers():
     gradients gets the vanishing verdict; flat with level gradients gets the other one."""
     d = GradientFlowDashboard(small_data(), depth=2, width=8, activation="relu", init="he")
     n = d.STALL_STEPS
-    d.history = {"step": list(range(n)), "loss": [1.1] * n, "grad_norm": {"0": [1e-9] * n, "2": [1e-4] * n, "4": [1.0] * n}}
+    d.history = {"step": list(range(n)), "loss": [1.1] * n,
+                 "grad_norm": {"0": [1e-9] * n, "2": [1e-4] * n, "4": [1.0] * n}}
     assert "梯度在前几层消失了" in d.stall_note() and "1e-09" in d.stall_note()
     d.history["grad_norm"]["0"] = [0.5] * n
     assert "梯度并没有消失" in d.stall_note() and "0.5" in d.stall_note()
     d.history["loss"] = list(np.linspace(1.1, 0.9, n))  # a 15 % drop: learning
     assert d.stall_note() == ""
-    d.history = {k: (v[:-1] if k != "grad_norm" else {a: b[:-1] for a, b in v.items()}) for k, v in d.history.items()}
+    d.history = {k: (v[:-1] if k != "grad_norm" else {a: b[:-1] for a, b in v.items()})
+                 for k, v in d.history.items()}
     d.history["loss"] = [1.1] * (n - 1)
     assert d.stall_note() == ""  # fewer than STALL_STEPS steps: no verdict yet
 
@@ -507,7 +646,8 @@ def test_step_axis_labels_stay_plain_numbers_past_1000():
         labels = tick_labels(chart)
         assert not any("e" in t for t in labels), labels
     assert "1000" in tick_labels(svg.line_chart({"a": (np.arange(1501), np.ones(1501))}))
-    assert [svg.fmt(v) for v in (1000, 1500, 20000, 0.25, 0.0015, 2e-5)] == ["1000", "1500", "20k", "0.25", "0.0015", "2e-05"]
+    assert ([svg.fmt(v) for v in (1000, 1500, 20000, 0.25, 0.0015, 2e-5)]
+            == ["1000", "1500", "20k", "0.25", "0.0015", "2e-05"])
 
 
 def test_log_axis_has_a_tick_at_the_top_decade_of_the_bias_correction():
@@ -522,7 +662,8 @@ def test_log_axis_has_a_tick_at_the_top_decade_of_the_bias_correction():
 
 def test_histogram_leaves_room_beside_its_outermost_bins():
     rng = np.random.default_rng(0)
-    chart, (counts, edges) = svg.histogram([rng.normal(-10, 1, 500), rng.normal(-3, 0.3, 500)], labels=["a", "b"])
+    chart, (counts, edges) = svg.histogram([rng.normal(-10, 1, 500), rng.normal(-3, 0.3, 500)],
+                                           labels=["a", "b"])
     frame_right = float(re.search(r"<rect x='([\d.]+)' y='[\d.]+' width='([\d.]+)'", chart).group(1)) + \
         float(re.search(r"<rect x='[\d.]+' y='[\d.]+' width='([\d.]+)'", chart).group(1))
     frame_left = float(re.search(r"<rect x='([\d.]+)'", chart).group(1))
@@ -534,13 +675,13 @@ def test_histogram_leaves_room_beside_its_outermost_bins():
 
 
 def test_every_chart_label_lies_inside_its_svg():
-    d = GradientFlowDashboard(small_data(), depth=3, width=8, activation="tanh", init="xavier", min_interval=3600)
+    d = GradientFlowDashboard(small_data(), depth=3, width=8, activation="tanh", init="xavier",
+                              min_interval=3600)
     d.train(30)
     a = AdamExplorer("rosenbrock", min_interval=3600)
     a.run(30)
     X, y = small_data()
-    target = ModelTarget(lambda: nnlib.nn.Sequential(nnlib.nn.Linear(6, 64), nnlib.nn.ReLU(), nnlib.nn.Linear(64, 3)),
-                         nnlib.nn.CrossEntropyLoss(), X, y)
+    target = ModelTarget(lambda: small_net(64), nnlib.nn.CrossEntropyLoss(), X, y)
     net = AdamExplorer(target, min_interval=3600)
     net.run(10)
     race = OptimizerRace("saddle", steps=50)

@@ -4,14 +4,14 @@ hand-written backward passes."""
 from . import functional, init
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .container import Sequential
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
+from .ctc import CTCLoss
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
-from .ctc import CTCLoss
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
-from .normalization import BatchNorm2d
-from .pooling import AvgPool2d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .recurrent import GRU, LSTM, RNN
 from .sparse import Embedding
 
@@ -19,6 +19,7 @@ __all__ = [
     "Module", "Parameter", "Sequential", "Linear", "Identity", "Flatten",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
     "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "CTCLoss", "functional", "init",
-    "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d",
+    "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "Embedding", "RNN", "LSTM", "GRU",
 ]

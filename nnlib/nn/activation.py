@@ -1,21 +1,22 @@
 """Element-wise activations σ and Softmax, each with its derivative σ' next to it.
 
-backward returns δ ⊙ σ'(x): the "⊙ σ'" factor of the book's backprop formula.
+backward returns δ ⊙ σ'(x): the "⊙ σ'" factor of the book's backprop formula. Any input shape
+works, a 0-d array included (the result is a 0-d array too, on NumPy as on torch).
 """
 
 import math
 
 from .. import backend
-from ..errors import ShapeError
-from .functional import step_of
+from ..errors import ShapeError, UnsupportedError
+from .functional import check_bool, check_supported, keep_array, step_of
 from .module import Module
 
 
 class Sigmoid(Module):
     """σ(x) = 1/(1+e^(−x)),  σ'(x) = σ(x)(1−σ(x)) (at most 1/4: why deep sigmoid nets fade)."""
 
-    def forward(self, x):
-        self.check_input(x)
+    def forward(self, input):
+        x = self.check_input(input)
         xp = backend.namespace(x)
         # Only e^(−|x|) is ever computed, so nothing overflows for large |x|.
         z = xp.exp(-xp.abs(x))
@@ -25,57 +26,74 @@ class Sigmoid(Module):
 
     def backward(self, grad_output):
         (y,) = self.saved_for_backward(grad_output)
-        return grad_output * y * (1 - y)
+        return keep_array(grad_output * y * (1 - y))
 
 
 class Tanh(Module):
     """tanh(x),  tanh'(x) = 1 − tanh²(x)."""
 
-    def forward(self, x):
-        self.check_input(x)
-        y = backend.namespace(x).tanh(x)
+    def forward(self, input):
+        x = self.check_input(input)
+        y = keep_array(backend.namespace(x).tanh(x))
         self.save_for_backward(y)
         return y
 
     def backward(self, grad_output):
         (y,) = self.saved_for_backward(grad_output)
-        return grad_output * (1 - y * y)
+        return keep_array(grad_output * (1 - y * y))
 
 
 class ReLU(Module):
-    """max(0, x),  derivative 1 for x > 0 and 0 otherwise (0 at x = 0, as PyTorch)."""
+    """max(0, x),  derivative 1 for x > 0 and 0 otherwise (0 at x = 0, as PyTorch).
 
-    def forward(self, x):
-        self.check_input(x)
-        y = backend.namespace(x).clip(x, min=0)
+    ``inplace=True`` is refused (``UnsupportedError``): overwriting the input would also overwrite
+    what the previous layer saved for its backward (Tanh and Sigmoid keep their output), and
+    without autograd's version counters nnlib could not notice — the gradients would be silently
+    wrong, where PyTorch raises an error.
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = check_supported(check_bool(inplace, "inplace", "ReLU"), (False,), "inplace", "ReLU")
+
+    def forward(self, input):
+        x = self.check_input(input)
+        y = keep_array(backend.namespace(x).clip(x, min=0))
         self.save_for_backward(y)
         return y
 
     def backward(self, grad_output):
         (y,) = self.saved_for_backward(grad_output)
-        return grad_output * step_of(y)
+        return keep_array(grad_output * step_of(y))
+
 
 
 class LeakyReLU(Module):
-    """x for x > 0, a·x otherwise (a = ``negative_slope``); derivative 1 or a."""
+    """x for x > 0, a·x otherwise (a = ``negative_slope``, any real number); derivative 1 or a.
 
-    def __init__(self, negative_slope=0.01):
+    ``inplace=True`` is refused, as for ``ReLU``.
+    """
+
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        if not isinstance(negative_slope, (int, float)) or isinstance(negative_slope, bool) or negative_slope < 0:
-            raise ValueError(f"LeakyReLU: negative_slope must be a non-negative number, got {negative_slope!r}")
+        is_number = isinstance(negative_slope, (int, float)) and not isinstance(negative_slope, bool)
+        if not is_number or not math.isfinite(negative_slope):
+            raise ValueError(f"LeakyReLU: negative_slope must be a finite number, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
+        self.inplace = check_supported(check_bool(inplace, "inplace", "LeakyReLU"), (False,), "inplace",
+                                       "LeakyReLU")
 
-    def forward(self, x):
-        self.check_input(x)
+    def forward(self, input):
+        x = self.check_input(input)
         xp = backend.namespace(x)
-        positive_part = xp.clip(x, min=0)
+        positive_part = keep_array(xp.clip(x, min=0))
         self.save_for_backward(positive_part)
-        return positive_part + self.negative_slope * (x - positive_part)
+        return keep_array(positive_part + self.negative_slope * (x - positive_part))
 
     def backward(self, grad_output):
         (positive_part,) = self.saved_for_backward(grad_output)
         is_positive = step_of(positive_part)  # 1 where x > 0, else 0
-        return grad_output * (self.negative_slope + (1 - self.negative_slope) * is_positive)
+        return keep_array(grad_output * (self.negative_slope + (1 - self.negative_slope) * is_positive))
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -98,23 +116,26 @@ def erf(x):
 class GELU(Module):
     """GELU(x) = x·Φ(x), with Φ the standard normal CDF (Hendrycks & Gimpel, 2016).
 
-    ``approximate="tanh"`` uses 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), as PyTorch does.
+    GELU'(x) = Φ(x) + x·φ(x), with φ the normal density.
+
+    ``approximate="tanh"`` uses 0.5·x·(1 + tanh u), u = √(2/π)(x + 0.044715x³), as PyTorch does;
+    with t = tanh u and t' = 1 − t², its derivative is 0.5(1 + t) + 0.5·x·(1 − t²)·√(2/π)(1 + 3·0.044715x²).
     """
 
     def __init__(self, approximate="none"):
         super().__init__()
-        if approximate not in ("none", "tanh"):
+        if not isinstance(approximate, str) or approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x):
-        self.check_input(x)
+    def forward(self, input):
+        x = self.check_input(input)
         xp = backend.namespace(x)
         self.save_for_backward(x)
         if self.approximate == "tanh":
             t = xp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
-            return 0.5 * x * (1 + t)
-        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+            return keep_array(0.5 * x * (1 + t))
+        return keep_array(0.5 * x * (1 + erf(x / math.sqrt(2))))
 
     def backward(self, grad_output):
         (x,) = self.saved_for_backward(grad_output)
@@ -127,7 +148,7 @@ class GELU(Module):
             cdf = 0.5 * (1 + erf(x / math.sqrt(2)))                   # Φ(x)
             pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)       # φ(x)
             slope = cdf + x * pdf                                     # d/dx [x Φ(x)]
-        return grad_output * slope
+        return keep_array(grad_output * slope)
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
@@ -137,29 +158,42 @@ class Softmax(Module):
     """softmax(x)_i = e^(x_i) / Σ_j e^(x_j) along ``dim``.
 
     Its Jacobian is diag(y) − y yᵀ, so backward is y ⊙ (δ − Σ_j δ_j y_j): no matrix is built.
+    A 0-d input counts as one entry (dim 0 or −1, as in PyTorch): its softmax is 1.
+
+    ``dim`` must be given: PyTorch's ``dim=None`` picks a dimension from the input's rank (0 for
+    0-, 1- and 3-d inputs, else 1 — a deprecated rule that normalises over the batch of an
+    (N, T, C) input), and nnlib refuses it rather than guess.
     """
 
-    def __init__(self, dim):
+    def __init__(self, dim=None):
         super().__init__()
+        if dim is None:
+            raise UnsupportedError("Softmax: dim=None (PyTorch's deprecated implicit choice of dimension) is "
+                                   "not implemented in nnlib; pass the dimension to normalise over, e.g. "
+                                   "Softmax(dim=-1)")
         if not isinstance(dim, int) or isinstance(dim, bool):
             raise ValueError(f"Softmax: dim must be an integer (e.g. dim=-1), got {dim!r}")
         self.dim = dim
 
-    def forward(self, x):
-        self.check_input(x)
-        if not -x.ndim <= self.dim < x.ndim:
+    def forward(self, input):
+        x = self.check_input(input)
+        rank = max(x.ndim, 1)
+        if not -rank <= self.dim < rank:
             raise ShapeError(f"Softmax(dim={self.dim}) does not fit an input with {x.ndim} dimension(s), "
-                             f"shape {tuple(x.shape)}: expected dim in [{-x.ndim}, {x.ndim - 1}]")
+                             f"shape {tuple(x.shape)}: expected dim in [{-rank}, {rank - 1}]")
         xp = backend.namespace(x)
-        e = xp.exp(x - xp.max(x, axis=self.dim, keepdims=True))  # subtracting the max avoids overflow
+        z = x if x.ndim else xp.reshape(x, (1,))  # a 0-d input: one entry
+        e = xp.exp(z - xp.max(z, axis=self.dim, keepdims=True))  # subtracting the max avoids overflow
         y = e / xp.sum(e, axis=self.dim, keepdims=True)
         self.save_for_backward(y)
-        return y
+        return y if x.ndim else xp.reshape(y, ())
 
     def backward(self, grad_output):
         (y,) = self.saved_for_backward(grad_output)
         xp = backend.namespace(y)
-        return y * (grad_output - xp.sum(grad_output * y, axis=self.dim, keepdims=True))
+        delta = grad_output if grad_output.ndim else xp.reshape(grad_output, (1,))  # 0-d: one entry
+        grad = y * (delta - xp.sum(delta * y, axis=self.dim, keepdims=True))
+        return grad if grad_output.ndim else xp.reshape(grad, ())
 
     def extra_repr(self):
         return f"dim={self.dim}"

@@ -1,25 +1,38 @@
 """``Sequential``: layers applied one after another; backward walks them in reverse."""
 
+from collections import OrderedDict
+
 from .module import Module
 
 
 class Sequential(Module):
     """``Sequential(m0, m1, …)`` computes m_k(…m1(m0(x))); parameters are named ``"0.weight"`` …
 
-    backward applies the chain rule layer by layer from the last to the first: each layer
-    turns ∂J/∂(its output) into ∂J/∂(its input), which is ∂J/∂(output) of the layer before.
+    ``Sequential(OrderedDict([("fc", Linear(4, 2)), ("act", Tanh())]))`` names the layers instead
+    (``"fc.weight"`` …), as in PyTorch. backward applies the chain rule layer by layer from the
+    last to the first: each layer turns ∂J/∂(its output) into ∂J/∂(its input), which is
+    ∂J/∂(output) of the layer before.
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *args):
         super().__init__()
-        for i, m in enumerate(modules):
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            named = list(args[0].items())
+        else:
+            named = [(str(i), m) for i, m in enumerate(args)]
+        for i, (name, m) in enumerate(named):
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} must be a Module, got {type(m).__name__}")
-            setattr(self, str(i), m)
+                what = f"entry {name!r}" if isinstance(args[0], OrderedDict) else f"argument {i}"
+                raise TypeError(f"Sequential: {what} must be a Module, got {type(m).__name__}")
+            if not isinstance(name, str) or not name or "." in name or hasattr(self, name):
+                raise ValueError(f"Sequential: a layer name must be a non-empty string without '.' that is "
+                                 f"not already an attribute of Sequential, got {name!r}")
+            setattr(self, name, m)
 
-    def forward(self, x):
+    def forward(self, input):
         if not self._modules:
             raise ValueError("Sequential: no layers to apply (construct it with at least one module)")
+        x = input
         for m in self._modules.values():
             x = m(x)
         return x
@@ -51,10 +64,9 @@ class Sequential(Module):
         return self
 
     def __getitem__(self, index):
-        layers = list(self._modules.values())
-        if isinstance(index, slice):
-            return Sequential(*layers[index])
-        return layers[index]
+        if isinstance(index, slice):  # the layers keep their names, as in PyTorch
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[index]
 
     def __len__(self):
         return len(self._modules)

@@ -5,10 +5,10 @@ that each layer file holds only its layer and imports what it shares from here:
 
 - constructor checks: ``check_positive_int``, ``pair``, ``check_bool``, and ``check_supported``,
   which refuses (``UnsupportedError``, naming the argument) a value PyTorch accepts but nnlib lacks;
-- ``step_of`` (the 0/1 derivative of ReLU) and ``log_softmax``, which ``CrossEntropyLoss`` and
-  ``nnlib.models.perplexity`` both use;
-- the sliding-window machinery of ``Conv2d``, ``MaxPool2d`` and ``AvgPool2d``: ``output_size``,
-  ``check_image_batch``, padding, ``im2col`` and its adjoint ``col2im``.
+- ``step_of`` (the 0/1 derivative of ReLU), ``keep_array`` (0-d results stay arrays on NumPy) and
+  ``log_softmax``, which ``CrossEntropyLoss`` and ``nnlib.models.perplexity`` both use;
+- the sliding-window machinery of the convolution and pooling layers: ``output_size``, the input
+  checks and layouts, zero and edge padding (``pad_edges``), ``im2col`` and its adjoint ``col2im``.
 
 ``im2col`` and ``col2im`` work in the layout one matrix product needs, cols of shape
 (C·kh·kw, N·OH·OW); ``torch.nn.functional.unfold`` returns (N, C·kh·kw, OH·OW) instead.
@@ -46,13 +46,19 @@ def check_supported(value, supported, name, who):
                            f"it supports {name}={options}")
 
 
+def ntuple(value, n, name, who, *, minimum=1):
+    """An int or a tuple of ``n`` ints (PyTorch's ``_single``, ``_pair``), each ≥ ``minimum``."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(values) != n or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
+        kind = "positive" if minimum == 1 else "non-negative"
+        several = "a pair of them" if n == 2 else f"a tuple of {n}"
+        raise ValueError(f"{who}: {name} must be a {kind} integer or {several}, got {value!r}")
+    return values
+
+
 def pair(value, name, who, *, minimum=1):
     """An int or a pair of ints (PyTorch's ``_pair``), each ≥ ``minimum``, as a tuple (h, w)."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
-        kind = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{who}: {name} must be a {kind} integer or a pair of them, got {value!r}")
-    return values
+    return ntuple(value, 2, name, who, minimum=minimum)
 
 
 # --- activation helpers ---------------------------------------------------------------------------------
@@ -64,6 +70,13 @@ def step_of(y):
     """
     xp = backend.namespace(y)
     return xp.ceil(xp.clip(y, max=1))
+
+
+def keep_array(y):
+    """``y`` as an array: NumPy's arithmetic on a 0-d array returns a NumPy scalar (``np.float64``),
+    where torch keeps a 0-d tensor. Element-wise layers pass their results through this, so that a
+    0-d input gives a 0-d array on every backend (and backward's shape check sees an array)."""
+    return np.asarray(y) if isinstance(y, np.generic) else y
 
 
 def log_softmax(x, dim):
@@ -86,32 +99,74 @@ def log_softmax(x, dim):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=dim, keepdims=True))
 
 
-# --- sliding windows: sizes, im2col and its adjoint col2im ---------------------------------------------
-def output_size(size, kernel, stride, padding, *, who, axis):
-    """OH = (H + 2p − k)/s + 1 along one axis, or a ``ShapeError`` explaining why it does not exist.
+# --- sliding windows: sizes, layouts, padding, im2col and its adjoint col2im ---------------------------
+#
+# Conv1d/Conv2d and the pooling layers all compute on (N, C, H, W) batches: an unbatched input gets
+# a batch axis of 1, a 1-D signal (N, C, L) is an image of height 1. Padding is written per axis as
+# (before, after): ((top, bottom), (left, right)) for an image.
 
-    PyTorch floors (H + 2p − k)/s; when the division leaves a remainder r, the last r rows (or
-    columns) of the padded input are never covered by any window and silently ignored. nnlib
-    raises instead, so that a mismatched stride or padding is noticed.
+def output_size(size, kernel, stride, padding, dilation=1, *, ceil_mode=False, who, axis):
+    """The number of window positions along one axis, as PyTorch computes it.
+
+    A kernel of size k with dilation d spans d·(k − 1) + 1 input positions; on an axis of size H
+    padded by (p_before, p_after) the windows start at 0, s, 2s, …, so there are
+
+        OH = ⌊(H + p_before + p_after − d·(k − 1) − 1)/s⌋ + 1
+
+    of them. When the division leaves a remainder, the last rows (or columns) of the padded input
+    lie in no window: they take no part in the output and get gradient 0. ``ceil_mode=True``
+    (pooling) rounds up instead, so that a last, partial window covers them, but drops a last
+    window that would start in the right padding: PyTorch's rule. ``ShapeError`` if not even one
+    window fits.
     """
-    padded = size + 2 * padding
-    if kernel > padded:
+    before, after = padding
+    padded, span = size + before + after, dilation * (kernel - 1) + 1
+    if span > padded:
+        sides = f"2·{before}" if before == after else f"{before} + {after}"
+        what = f"kernel {axis} {kernel}"
+        if dilation > 1:
+            what += f" with dilation {dilation} spans {span}, which"
         raise ShapeError(
-            f"{who}: kernel {axis} {kernel} is larger than the padded input {axis} "
-            f"{size} + 2·{padding} = {padded}; use a smaller kernel, more padding or a larger input"
+            f"{who}: {what} is larger than the padded input {axis} {size} + {sides} = {padded}; "
+            f"use a smaller kernel, more padding or a larger input"
         )
-    span, rest = divmod(padded - kernel, stride)
-    if rest:
-        dropped = f"padded {'rows' if axis == 'height' else 'columns'} {padded - rest}..{padded - 1}"
-        raise ShapeError(
-            f"{who}: output {axis} ({axis[0].upper()} + 2p − k)/s + 1 = "
-            f"({size} + 2·{padding} − {kernel})/{stride} + 1 "
-            f"= {(padded - kernel) / stride + 1:g} is not an integer. PyTorch would floor it to "
-            f"⌊({size} + 2·{padding} − {kernel})/{stride}⌋ + 1 = {span + 1} and silently ignore the last "
-            f"{rest} {'row(s)' if axis == 'height' else 'column(s)'} of the padded input ({dropped}); "
-            f"choose a stride, padding or input size with ({axis[0].upper()} + 2p − k) divisible by s"
-        )
-    return span + 1
+    if not ceil_mode:
+        return (padded - span) // stride + 1
+    out = -(-(padded - span) // stride) + 1           # ⌈(H + p_b + p_a − span)/s⌉ + 1
+    return out - 1 if (out - 1) * stride >= size + before else out
+
+
+def check_sliding_input(module, x, channels, spatial):
+    """x must be (N, C, H, W) or, unbatched, (C, H, W) — (N, C, L) or (C, L) for ``spatial=1`` —
+    with C = ``channels`` (``None``: any): ``ShapeError`` naming expected and got. Returns whether x
+    has a batch axis."""
+    who = type(module).__name__
+    dims = ("L",) if spatial == 1 else ("H", "W")
+    c = "C" if channels is None else str(channels)
+    expected = f"(N, {', '.join((c, *dims))}) or ({', '.join((c, *dims))})"
+    module.check_input(x, describe=expected)
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ShapeError(f"{who}: input must have shape {expected}, got {tuple(x.shape)}")
+    batched = x.ndim == spatial + 2
+    if channels is not None and x.shape[-spatial - 1] != channels:
+        raise ShapeError(f"{who}: input must have shape {expected} ({channels} channels), "
+                         f"got {tuple(x.shape)} with {x.shape[-spatial - 1]} channel(s)")
+    return batched
+
+
+def image_batch_view(x, batched, spatial):
+    """x (or a gradient shaped like it) viewed as an (N, C, H, W) batch: N = 1 without a batch
+    axis, H = 1 for a 1-D signal. No copy."""
+    if not batched:
+        x = x[None]
+    return x[:, :, None] if spatial == 1 else x
+
+
+def original_layout(y, batched, spatial):
+    """The inverse of ``image_batch_view``: an (N, C, H, W) result back in the input's layout."""
+    if spatial == 1:
+        y = y[:, :, 0]
+    return y if batched else y[0]
 
 
 def check_image_batch(module, x, channels, name="input"):
@@ -126,41 +181,110 @@ def check_image_batch(module, x, channels, name="input"):
 
 
 def pad_channels_first(xc, padding, value=0.0):
-    """Pad the last two axes of a (C, N, H, W) array with ``value`` (no ``pad`` in the array API)."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
+    """Pad the last two axes of a (C, N, H, W) array with ``value`` (no ``pad`` in the array API).
+
+    ``padding`` is ((top, bottom), (left, right)).
+    """
+    (top, bottom), (left, right) = padding
+    if not (top or bottom or left or right):
         return xc
     xp = backend.namespace(xc)
     c, n, h, w = xc.shape
-    out = xp.full((c, n, h + 2 * ph, w + 2 * pw), value, dtype=xc.dtype, device=backend.native_device(xc))
-    out[:, :, ph:ph + h, pw:pw + w] = xc
+    out = xp.full((c, n, top + h + bottom, left + w + right), value, dtype=xc.dtype,
+                  device=backend.native_device(xc))
+    out[:, :, top:top + h, left:left + w] = xc
     return out
 
 
-def window(u, v, out_hw, stride):
+def edge_source(size, before, after, mode):
+    """For each position of an axis padded by (before, after) in ``mode``, the input position it
+    copies (a NumPy int array of length before + size + after). For size 4 and padding (2, 2):
+
+    - ``"reflect"``: mirrored at the edge element, which is not repeated: ``2 1 | 0 1 2 3 | 2 1``
+    - ``"replicate"``: the edge element repeated: ``0 0 | 0 1 2 3 | 3 3``
+    - ``"circular"``: the axis wraps around: ``2 3 | 0 1 2 3 | 0 1``
+    """
+    i = np.arange(-before, size + after)
+    if mode == "reflect":
+        i = np.abs(i)
+        return np.where(i > size - 1, 2 * (size - 1) - i, i)
+    if mode == "replicate":
+        return np.clip(i, 0, size - 1)
+    return i % size
+
+
+def pad_edges(x, padding, mode, *, who):
+    """An (N, C, H, W) batch padded with copies of its own values (PyTorch's ``padding_mode``
+    ``"reflect"``, ``"replicate"`` or ``"circular"``); ``padding`` is ((top, bottom), (left, right)).
+
+    Each padded axis is one gather, ``take`` with the positions ``edge_source`` lists. As in
+    PyTorch, reflecting needs padding < size (the mirror image of the axis must hold enough
+    values) and wrapping around needs padding ≤ size.
+    """
+    xp = backend.namespace(x)
+    for axis, (before, after) in zip((2, 3), padding):
+        if not (before or after):
+            continue
+        size = x.shape[axis]
+        widest = max(before, after)
+        if mode == "reflect" and widest >= size or mode == "circular" and widest > size:
+            limit = "smaller than" if mode == "reflect" else "at most"
+            raise ShapeError(f"{who}: padding_mode={mode!r} needs padding {limit} the input size, got "
+                             f"padding ({before}, {after}) on an axis of size {size} (input shape "
+                             f"{tuple(x.shape)})")
+        source = xp.asarray(edge_source(size, before, after, mode), device=backend.native_device(x))
+        x = xp.take(x, source, axis=axis)
+    return x
+
+
+def pad_edges_adjoint(grad, x_shape, padding, mode):
+    """The adjoint of ``pad_edges``: the gradient of the padded batch → that of the input.
+
+    A padded position is a copy of one input position, so its gradient is added to that
+    position's (several copies of one value add up, as the replicated edge does). Written as
+    in-place adds of the padding strips into the middle part of ``grad``, which it overwrites.
+    """
+    for axis, (before, after) in zip((2, 3), padding):
+        if not (before or after):
+            continue
+        size = x_shape[axis]
+        source = edge_source(size, before, after, mode)
+
+        def along(start, stop, axis=axis):
+            return (slice(None),) * axis + (slice(start, stop),)
+
+        middle = grad[along(before, before + size)]
+        for j in [*range(before), *range(before + size, before + size + after)]:
+            add_into(middle[along(int(source[j]), int(source[j]) + 1)], grad[along(j, j + 1)])
+        grad = middle
+    return grad
+
+
+def window(u, v, out_hw, stride, dilation=(1, 1)):
     """The (rows, columns) slices of the padded input that kernel offset (u, v) sees, for all outputs."""
-    (oh, ow), (sh, sw) = out_hw, stride
-    return slice(u, u + sh * (oh - 1) + 1, sh), slice(v, v + sw * (ow - 1) + 1, sw)
+    (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    return slice(u * dh, u * dh + sh * (oh - 1) + 1, sh), slice(v * dw, v * dw + sw * (ow - 1) + 1, sw)
 
 
-def im2col(x, kernel, stride, padding, out_hw, value=0.0):
+def im2col(x, kernel, stride, padding, out_hw, dilation=(1, 1)):
     """im2col: (N, C, H, W) → cols of shape (C·kh·kw, N·OH·OW).
 
     Row (c, u, v) of ``cols`` holds, for every output pixel (n, i, j), the input value that
-    kernel weight W[·, c, u, v] multiplies: x_pad[n, c, i·s + u, j·s + v]. One strided slice
-    per kernel offset (u, v) fills kh·kw rows at once.
+    kernel weight W[·, c, u, v] multiplies: x_pad[n, c, i·s + u·d, j·s + v·d] (d: the
+    dilation, 1 for a dense kernel). ``padding`` ((top, bottom), (left, right)) adds zeros. One
+    strided slice per kernel offset (u, v) fills kh·kw rows at once.
     """
     xp = backend.namespace(x)
     (kh, kw), (oh, ow) = kernel, out_hw
     n, c = x.shape[:2]
     # Channels first, then batch: rows of cols are (c, u, v), columns are (n, i, j).
-    xc = pad_channels_first(xp.permute_dims(x, (1, 0, 2, 3)), padding, value)
+    xc = pad_channels_first(xp.permute_dims(x, (1, 0, 2, 3)), padding)
     # Filled slice by slice rather than with stack(), whose result NumPy lays out like its
     # (transposed) inputs: the reshape below would then copy everything once more.
     cols = xp.empty((c, kh * kw, n, oh, ow), dtype=x.dtype, device=backend.native_device(x))
     for k in range(kh * kw):
         u, v = divmod(k, kw)
-        cols[:, k] = xc[(..., *window(u, v, out_hw, stride))]
+        cols[:, k] = xc[(..., *window(u, v, out_hw, stride, dilation))]
     return xp.reshape(cols, (c * kh * kw, n * oh * ow))  # a view: cols is C-contiguous
 
 
@@ -175,7 +299,7 @@ def add_into(view, values):
     view += values
 
 
-def col2im(cols, x_shape, kernel, stride, padding, out_hw):
+def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
     """col2im, the adjoint of ``im2col``: (C·kh·kw, N·OH·OW) → (N, C, H, W).
 
     Every input pixel was copied into one column entry per window that covers it, so its
@@ -184,11 +308,12 @@ def col2im(cols, x_shape, kernel, stride, padding, out_hw):
     """
     xp = backend.namespace(cols)
     n, c, h, w = x_shape
-    (kh, kw), (oh, ow), (ph, pw) = kernel, out_hw, padding
+    (kh, kw), (oh, ow), ((top, bottom), (left, right)) = kernel, out_hw, padding
     d_cols = xp.reshape(cols, (c, kh * kw, n, oh, ow))
-    d_xpad = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype, device=backend.native_device(cols))
+    d_xpad = xp.zeros((c, n, top + h + bottom, left + w + right), dtype=cols.dtype,
+                      device=backend.native_device(cols))
     for k in range(kh * kw):
         u, v = divmod(k, kw)
-        add_into(d_xpad[(..., *window(u, v, out_hw, stride))], d_cols[:, k])
-    d_x = d_xpad[:, :, ph:ph + h, pw:pw + w]
+        add_into(d_xpad[(..., *window(u, v, out_hw, stride, dilation))], d_cols[:, k])
+    d_x = d_xpad[:, :, top:top + h, left:left + w]
     return xp.permute_dims(d_x, (1, 0, 2, 3))

@@ -29,14 +29,16 @@ def calculate_gain(nonlinearity, param=None):
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity not in _GAINS:
-        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted(_GAINS) + ['leaky_relu']}")
+        expected = sorted(_GAINS) + ["leaky_relu"]
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; expected one of {expected}")
     return _GAINS[nonlinearity]
 
 
 def fan_in_and_fan_out(shape):
     """(fan_in, fan_out) of a weight with ``shape = (out, in, *kernel)``."""
     if len(shape) < 2:
-        raise ValueError(f"fan-in and fan-out need a weight with at least 2 dimensions, got shape {tuple(shape)}")
+        raise ValueError(f"fan-in and fan-out need a weight with at least 2 dimensions, "
+                         f"got shape {tuple(shape)}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     return shape[1] * receptive, shape[0] * receptive
 

@@ -29,16 +29,33 @@ gradients further.
 All gates of a step come from one matmul (N, H) @ (H, G·H); the input projections of a whole
 layer are one matmul over all T·N rows, and so are the weight gradients. Only time and layers
 are Python loops.
+
+Options, each PyTorch's:
+
+- ``bidirectional=True``: every layer runs a second recurrence over the time-reversed sequence
+  with its own weights (``weight_ih_l{k}_reverse`` …). Its output at step t is the state after
+  reading x_{T−1} … x_t; the layer's output concatenates both, [h→_t, h←_t] of size 2·H, and
+  that is the next layer's input. h_n stacks the final states as (layer, direction):
+  row 2k is layer k forwards, row 2k + 1 backwards. Backward runs the same BPTT on each
+  direction (the reverse one on time-reversed gradients) and adds their ∂J/∂x.
+- ``dropout=p``: inverted dropout on the input of every layer but the first (the outputs of all
+  but the last), in training mode only; its backward multiplies by the same mask.
+- LSTM ``proj_size=P``: h_t = W_hr (o ⊙ tanh c_t) with W_hr (P, H), so h_t, W_hh's columns and
+  the outputs have size P while c_t keeps H; backward: ∂J/∂(o ⊙ tanh c_t) = W_hrᵀ δ_t and
+  ∂J/∂W_hr = Σ_t δ_t (o ⊙ tanh c_t)ᵀ.
 """
 
 import math
+import numbers
+import warnings
 
 import numpy as np
 
 from .. import backend
 from ..errors import ShapeError
+from ..rng import generator
 from . import init
-from .functional import check_positive_int, step_of
+from .functional import check_bool, check_positive_int, step_of
 from .module import Module, Parameter
 
 
@@ -48,40 +65,53 @@ def _sigmoid(xp, x):
 
 
 class RNNBase(Module):
-    """The shared machinery: parameters, shapes and checks, the loop over layers.
+    """The shared machinery: parameters, shapes and checks, the loops over layers and directions.
 
-    Subclasses set ``gates`` and implement ``_layer_forward`` / ``_layer_backward`` (one
-    layer, time-major, batched) and, for LSTM, the (h, c) state handling.
+    Subclasses set ``gates`` and implement ``_layer_forward`` / ``_layer_backward`` (one layer,
+    one direction, time-major, batched; ``suffix`` names its parameters, e.g. ``"_l1_reverse"``)
+    and, for LSTM, the (h, c) state handling.
     """
 
     gates = 1
     has_cell = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
         who = type(self).__name__
         self.input_size = check_positive_int(input_size, "input_size", who)
         self.hidden_size = check_positive_int(hidden_size, "hidden_size", who)
         self.num_layers = check_positive_int(num_layers, "num_layers", who)
-        if dropout != 0:
-            raise ValueError(f"{who}: dropout between layers is not implemented in nnlib; got dropout={dropout!r}, "
-                             f"expected 0 (add an nn.Dropout after the layer instead)")
-        if bidirectional:
-            raise ValueError(f"{who}: bidirectional=True is not implemented in nnlib; expected bidirectional=False")
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
-        self.dropout = 0.0
-        self.bidirectional = False
+        self.bias = check_bool(bias, "bias", who)
+        self.batch_first = check_bool(batch_first, "batch_first", who)
+        self.bidirectional = check_bool(bidirectional, "bidirectional", who)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
+            raise ValueError(f"{who}: dropout must be a probability in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{who}: dropout={dropout} acts between stacked layers only, so with "
+                          f"num_layers=1 it does nothing", stacklevel=2)
+        self.dropout = float(dropout)
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or not 0 <= proj_size < hidden_size:
+            raise ValueError(f"{who}: proj_size must be an integer in [0, hidden_size) = [0, {hidden_size}) "
+                             f"(0: no projection), got {proj_size!r}")
+        self.proj_size = proj_size
+        self.real_hidden_size = proj_size or hidden_size  # the size of h_t (c_t keeps hidden_size)
+        self.num_directions = 2 if self.bidirectional else 1
+        # Parameter-name suffix of each (layer, direction), in h_n's row order.
+        self._suffixes = [f"_l{k}{direction}" for k in range(num_layers)
+                          for direction in ("", "_reverse")[:self.num_directions]]
         dtype, device = backend.resolve_dtype(dtype), backend.normalize_device(device)
-        gh = self.gates * hidden_size
-        for k in range(num_layers):  # PyTorch's registration order = its state_dict order
-            n_in = input_size if k == 0 else hidden_size
-            setattr(self, f"weight_ih_l{k}", Parameter(backend.zeros((gh, n_in), dtype, device)))
-            setattr(self, f"weight_hh_l{k}", Parameter(backend.zeros((gh, hidden_size), dtype, device)))
+        gh, h_size = self.gates * hidden_size, self.real_hidden_size
+        for i, suffix in enumerate(self._suffixes):  # PyTorch's registration order = its state_dict order
+            n_in = input_size if i < self.num_directions else h_size * self.num_directions
+            setattr(self, f"weight_ih{suffix}", Parameter(backend.zeros((gh, n_in), dtype, device)))
+            setattr(self, f"weight_hh{suffix}", Parameter(backend.zeros((gh, h_size), dtype, device)))
             if self.bias:
-                setattr(self, f"bias_ih_l{k}", Parameter(backend.zeros((gh,), dtype, device)))
-                setattr(self, f"bias_hh_l{k}", Parameter(backend.zeros((gh,), dtype, device)))
+                setattr(self, f"bias_ih{suffix}", Parameter(backend.zeros((gh,), dtype, device)))
+                setattr(self, f"bias_hh{suffix}", Parameter(backend.zeros((gh,), dtype, device)))
+            if proj_size:
+                w_hr = backend.zeros((proj_size, hidden_size), dtype, device)
+                setattr(self, f"weight_hr{suffix}", Parameter(w_hr))
         self.record_hidden_grads = False  # set True to keep δ_t = ∂J/∂h_t of every layer and step
         self.hidden_grads = None
         self.reset_parameters()
@@ -92,9 +122,9 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
-    def _weights(self, k):
-        """(W_ih, W_hh, b_ih, b_hh) of layer k (biases None without bias)."""
-        get = lambda name: getattr(self, f"{name}_l{k}", None)  # noqa: E731
+    def _weights(self, suffix):
+        """(W_ih, W_hh, b_ih, b_hh) of one layer and direction (biases None without bias)."""
+        get = lambda name: getattr(self, f"{name}{suffix}")  # noqa: E731
         b_ih, b_hh = (get("bias_ih").data, get("bias_hh").data) if self.bias else (None, None)
         return get("weight_ih").data, get("weight_hh").data, b_ih, b_hh
 
@@ -107,27 +137,34 @@ class RNNBase(Module):
         # Float, and the parameters' device and dtype (the input has been checked against them).
         self.check_input(h, name=name)
         if tuple(h.shape) != expected:
-            raise ShapeError(f"{type(self).__name__}: {name} must have shape {expected} (num_layers, batch, "
-                             f"hidden_size), got {tuple(h.shape)}")
+            rows = "num_layers" if self.num_directions == 1 else "2·num_layers"
+            size = "proj_size" if self.proj_size and name == "h_0" else "hidden_size"
+            dims = (rows, "batch", size) if len(expected) == 3 else (rows, size)
+            raise ShapeError(f"{type(self).__name__}: {name} must have shape {expected} ({', '.join(dims)}), "
+                             f"got {tuple(h.shape)}")
         return h
 
     def _split_hx(self, hx, x, batched, n):
-        """Validate hx; return a list of per-state arrays (N, ...) of shape (L, N, H) or None."""
+        """Validate hx; return a list of per-state arrays (L·D, N, ·), or None."""
         who = type(self).__name__
         if hx is None:
             return None
-        expected = (self.num_layers, n, self.hidden_size) if batched else (self.num_layers, self.hidden_size)
+        rows = self.num_layers * self.num_directions
+        shape = lambda size: (rows, n, size) if batched else (rows, size)  # noqa: E731
+        expected = shape(self.real_hidden_size)
         if self.has_cell:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise ShapeError(f"{who}: hx must be a tuple (h_0, c_0) of two arrays of shape {expected}, "
-                                 f"got {type(hx).__name__}")
-            states = [self._check_state(hx[0], "h_0", expected), self._check_state(hx[1], "c_0", expected)]
+                raise ShapeError(f"{who}: hx must be a tuple (h_0, c_0) of two arrays of shapes {expected} "
+                                 f"and {shape(self.hidden_size)}, got {type(hx).__name__}")
+            states = [self._check_state(hx[0], "h_0", expected),
+                      self._check_state(hx[1], "c_0", shape(self.hidden_size))]
         else:
             if isinstance(hx, (tuple, list)):
-                raise ShapeError(f"{who}: hx must be one array of shape {expected}, got a {type(hx).__name__}")
+                raise ShapeError(f"{who}: hx must be one array of shape {expected}, "
+                                 f"got a {type(hx).__name__}")
             states = [self._check_state(hx, "h_0", expected)]
         xp = backend.namespace(x)
-        return [s if batched else xp.reshape(s, (self.num_layers, 1, self.hidden_size)) for s in states]
+        return [s if batched else xp.reshape(s, (rows, 1, s.shape[1])) for s in states]
 
     # --- forward ----------------------------------------------------------------------------
     def forward(self, input, hx=None):
@@ -143,18 +180,38 @@ class RNNBase(Module):
             x = xp.permute_dims(x, (1, 0, 2))  # (N, T, ·) → (T, N, ·): we loop over time
         n = x.shape[1]
         states = self._split_hx(hx, input, batched, n)
-        caches, finals = [], []
+        p_drop = self.dropout if self.training else 0.0
+        dirs = self.num_directions
+        caches, finals, masks = [], [], [None] * self.num_layers
         for k in range(self.num_layers):
-            init_state = None if states is None else [s[k] for s in states]
-            x, cache, final = self._layer_forward(xp, x, init_state, k)
-            caches.append(cache)
-            finals.append(final)
+            if k and p_drop:  # dropout on the previous layer's output
+                masks[k] = self._dropout_mask(x, p_drop)
+                x = x * masks[k]
+            outputs = []
+            for d in range(dirs):
+                i = k * dirs + d
+                init_state = None if states is None else [s[i] for s in states]
+                # The reverse direction is the same recurrence over the time-reversed sequence.
+                seq, cache, final = self._layer_forward(xp, x if d == 0 else xp.flip(x, axis=0), init_state,
+                                                        self._suffixes[i])
+                outputs.append(seq if d == 0 else xp.flip(seq, axis=0))
+                caches.append(cache)
+                finals.append(final)
+            x = outputs[0] if dirs == 1 else xp.concat(outputs, axis=2)  # [h→_t, h←_t]
         out = self._to_layout(xp, x, batched, inverse=False)
-        h_n = [xp.stack([f[i] for f in finals]) for i in range(len(finals[0]))]
+        h_n = [xp.stack([f[j] for f in finals]) for j in range(len(finals[0]))]
         if not batched:
-            h_n = [xp.reshape(h, (self.num_layers, self.hidden_size)) for h in h_n]
-        self.save_for_backward(caches, batched, hx is not None)
+            h_n = [xp.reshape(h, (h.shape[0], h.shape[2])) for h in h_n]
+        self.save_for_backward(caches, masks, batched, hx is not None)
         return out, (tuple(h_n) if self.has_cell else h_n[0])
+
+    def _dropout_mask(self, like, p):
+        """Inverted dropout's mask for a (T, N, D·H) layer output: 0 with probability p, else
+        1/(1 − p), so the expected output is unchanged. Drawn time-major from nnlib's generator on
+        the CPU, layer after layer, so a seed gives the same masks on every backend."""
+        keep = generator().random(tuple(like.shape)) >= p
+        mask = keep * (1.0 / (1.0 - p) if p < 1 else 0.0)
+        return backend.to_device(mask.astype(backend.dtype_name(like)), backend.device_of(like))
 
     def _to_layout(self, xp, seq, batched, inverse):
         """Time-major (T, N, ·) ↔ the caller's layout (batch_first or unbatched)."""
@@ -167,8 +224,11 @@ class RNNBase(Module):
     def backward(self, grad_output):
         """grad_output = (∂J/∂output, ∂J/∂h_n) — for LSTM (∂J/∂output, (∂J/∂h_n, ∂J/∂c_n)) — any
         entry may be None (no gradient flows there). Returns (∂J/∂input, ∂J/∂hx), the latter
-        shaped like hx ((∂J/∂h_0, ∂J/∂c_0) for LSTM), or None if forward got no hx."""
-        caches, batched, had_hx = self.saved_for_backward(grad_output)
+        shaped like hx ((∂J/∂h_0, ∂J/∂c_0) for LSTM), or None if forward got no hx.
+
+        With ``record_hidden_grads``, ``hidden_grads[k]`` holds δ_t = ∂J/∂h_t of layer k,
+        time-major (T, N, D·H) like that layer's output: [δ→_t, δ←_t] when bidirectional."""
+        caches, masks, batched, had_hx = self.saved_for_backward(grad_output)
         g_seq, g_final = grad_output
         n_states = 2 if self.has_cell else 1
         if g_final is None:
@@ -178,22 +238,36 @@ class RNNBase(Module):
         xp = backend.namespace(caches[0]["x"])
         dy = None if g_seq is None else self._to_layout(xp, g_seq, batched, inverse=True)
         if not batched:
-            g_final = [None if g is None else xp.reshape(g, (self.num_layers, 1, self.hidden_size)) for g in g_final]
-        grads_h0 = [[] for _ in g_final]
+            g_final = [None if g is None else xp.reshape(g, (g.shape[0], 1, g.shape[1])) for g in g_final]
+        dirs, h_size = self.num_directions, self.real_hidden_size
+        grads_h0 = [[None] * len(caches) for _ in g_final]
         hidden_grads = [None] * self.num_layers
         for k in reversed(range(self.num_layers)):
-            d_final = [None if g is None else g[k] for g in g_final]
-            dy, d_init, dh_all = self._layer_backward(xp, caches[k], dy, d_final, k)
-            hidden_grads[k] = dh_all
-            for i, d in enumerate(d_init):
-                grads_h0[i].insert(0, d)
+            dx, recorded = None, []
+            for d in range(dirs):
+                i = k * dirs + d
+                d_final = [None if g is None else g[i] for g in g_final]
+                dy_d = dy if dirs == 1 or dy is None else dy[:, :, d * h_size:(d + 1) * h_size]
+                if d:  # the reverse direction ran over reversed time: so do its gradients
+                    dy_d = None if dy_d is None else xp.flip(dy_d, axis=0)
+                dx_d, d_init, dh_all = self._layer_backward(xp, caches[i], dy_d, d_final, self._suffixes[i])
+                if d:
+                    dx_d = xp.flip(dx_d, axis=0)
+                    dh_all = None if dh_all is None else xp.flip(dh_all, axis=0)
+                dx = dx_d if dx is None else dx + dx_d   # both directions read the same input
+                recorded.append(dh_all)
+                for j, g in enumerate(d_init):
+                    grads_h0[j][i] = g
+            if self.record_hidden_grads:
+                hidden_grads[k] = recorded[0] if dirs == 1 else xp.concat(recorded, axis=2)
+            dy = dx if masks[k] is None else dx * masks[k]  # through the dropout below layer k
         self.hidden_grads = hidden_grads if self.record_hidden_grads else None
         grad_input = self._to_layout(xp, dy, batched, inverse=False)
         if not had_hx:
             return grad_input, None
         grad_hx = [xp.stack(g) for g in grads_h0]
         if not batched:
-            grad_hx = [xp.reshape(g, (self.num_layers, self.hidden_size)) for g in grad_hx]
+            grad_hx = [xp.reshape(g, (g.shape[0], g.shape[2])) for g in grad_hx]
         return grad_input, (tuple(grad_hx) if self.has_cell else grad_hx[0])
 
     def _input_projection(self, xp, x, w_ih, bias):
@@ -204,23 +278,25 @@ class RNNBase(Module):
             proj = proj + bias
         return xp.reshape(proj, (t, n, proj.shape[1]))
 
-    def _accumulate(self, xp, k, x, h_prev, d_pre_ih, d_pre_hh):
-        """Weight gradients of layer k from the pre-activation gradients of all steps, and δx.
+    def _accumulate(self, xp, suffix, x, h_prev, d_pre_ih, d_pre_hh):
+        """Weight gradients of one layer and direction from the pre-activation gradients of all
+        steps, and δx.
 
         ∂J/∂W_ih = Σ_t δa_tᵀ x_t, ∂J/∂W_hh = Σ_t δa_tᵀ h_{t−1}, ∂J/∂b = Σ_t Σ_n δa_t: each one
         matmul over the T·N rows. ``d_pre_hh`` differs from ``d_pre_ih`` only for GRU.
         """
         t, n, _ = x.shape
         gh = d_pre_ih.shape[2]
-        w_ih, w_hh, _, _ = self._weights(k)
+        w_ih, _, _, _ = self._weights(suffix)
         da_ih = xp.reshape(d_pre_ih, (t * n, gh))
         da_hh = da_ih if d_pre_hh is None else xp.reshape(d_pre_hh, (t * n, gh))
-        getattr(self, f"weight_ih_l{k}").accumulate_grad(da_ih.T @ xp.reshape(x, (t * n, x.shape[2])))
-        getattr(self, f"weight_hh_l{k}").accumulate_grad(da_hh.T @ xp.reshape(h_prev, (t * n, self.hidden_size)))
+        rows = lambda a: xp.reshape(a, (t * n, a.shape[2]))  # noqa: E731
+        getattr(self, f"weight_ih{suffix}").accumulate_grad(da_ih.T @ rows(x))
+        getattr(self, f"weight_hh{suffix}").accumulate_grad(da_hh.T @ rows(h_prev))
         if self.bias:
             # RNN/LSTM add b_ih and b_hh to the same pre-activation: equal gradients (two arrays).
-            getattr(self, f"bias_ih_l{k}").accumulate_grad(xp.sum(da_ih, axis=0))
-            getattr(self, f"bias_hh_l{k}").accumulate_grad(xp.sum(da_hh, axis=0))
+            getattr(self, f"bias_ih{suffix}").accumulate_grad(xp.sum(da_ih, axis=0))
+            getattr(self, f"bias_hh{suffix}").accumulate_grad(xp.sum(da_hh, axis=0))
         return xp.reshape(da_ih @ w_ih, (t, n, x.shape[2]))  # δx_t = W_ihᵀ δa_t: the layer below's ∂J/∂y
 
     def _transposed(self, xp, w):
@@ -237,29 +313,43 @@ class RNNBase(Module):
         return xp.zeros(shape, dtype=like.dtype, device=backend.native_device(like))
 
     def extra_repr(self):
+        # PyTorch's order: sizes, then each option that differs from its default.
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         if not self.bias:
             text += ", bias=False"
         if self.batch_first:
             text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
         return text
 
 
 class RNN(RNNBase):
-    """Elman RNN: h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), φ = tanh (default) or relu."""
+    """Elman RNN: h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), φ = tanh (default) or relu.
+
+    ``forward(input, h_0=None)`` returns ``output, h_n``. input: (T, N, input_size), (N, T, ·)
+    with ``batch_first``, or unbatched (T, input_size); output: the same layout with D·H
+    features, D = 2 if ``bidirectional`` else 1; h_0, h_n: (num_layers·D, N, H), rows ordered
+    (layer, direction). ``dropout`` acts between the layers, in training mode only.
+    ``backward((∂J/∂output, ∂J/∂h_n))`` (either may be None) returns ``(∂J/∂input, ∂J/∂h_0)``.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, *, device=None, dtype=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
-    def _layer_forward(self, xp, x, init_state, k):
-        w_ih, w_hh, b_ih, b_hh = self._weights(k)
+    def _layer_forward(self, xp, x, init_state, suffix):
+        w_ih, w_hh, b_ih, b_hh = self._weights(suffix)
         t_len, n, _ = x.shape
         a = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh)
         hs = self._empty(xp, x, (t_len + 1, n, self.hidden_size))  # h_0 … h_T
@@ -270,9 +360,9 @@ class RNN(RNNBase):
             hs[t + 1] = xp.tanh(pre) if self.nonlinearity == "tanh" else xp.clip(pre, min=0)
         return hs[1:], {"x": x, "hs": hs}, [hs[t_len]]
 
-    def _layer_backward(self, xp, cache, dy, d_final, k):
+    def _layer_backward(self, xp, cache, dy, d_final, suffix):
         x, hs = cache["x"], cache["hs"]
-        _, w_hh, _, _ = self._weights(k)
+        _, w_hh, _, _ = self._weights(suffix)
         t_len, n, _ = x.shape
         h = hs[1:]
         # φ'(a_t) of all steps at once, written through h_t: 1 − h_t² (tanh), 0/1 (ReLU)
@@ -289,7 +379,7 @@ class RNN(RNNBase):
             d = da[t]
             d *= dh                                                # δa_t = δ_t ⊙ φ'(a_t)
             dh = d @ w_hh                                          # W_hhᵀ δa_t, into h_{t−1}
-        dx = self._accumulate(xp, k, x, hs[:-1], da, None)
+        dx = self._accumulate(xp, suffix, x, hs[:-1], da, None)
         return dx, [dh], dh_all
 
     def extra_repr(self):
@@ -300,14 +390,27 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory (Hochreiter & Schmidhuber, 1997), gates i, f, g, o as in PyTorch.
 
-    ``forward(input, (h_0, c_0))`` returns ``output, (h_n, c_n)``.
+    ``forward(input, (h_0, c_0))`` returns ``output, (h_n, c_n)``; layouts, ``bidirectional``
+    and ``dropout`` as for :class:`RNN`, c_0 and c_n (num_layers·D, N, hidden_size). With
+    ``proj_size`` = P > 0, h_t = W_hr (o ⊙ tanh c_t) has size P (W_hr: ``weight_hr_l{k}``, shape
+    (P, hidden_size)): so have the output features per direction, h_0 and h_n.
     """
 
     gates = 4
     has_cell = True
 
-    def _layer_forward(self, xp, x, init_state, k):
-        w_ih, w_hh, b_ih, b_hh = self._weights(k)
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size, device=device, dtype=dtype)
+
+    def _projection(self, suffix):
+        """W_hr of one layer and direction, or None without proj_size."""
+        return getattr(self, f"weight_hr{suffix}").data if self.proj_size else None
+
+    def _layer_forward(self, xp, x, init_state, suffix):
+        w_ih, w_hh, b_ih, b_hh = self._weights(suffix)
+        w_hr = self._projection(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
         # σ(z) = ½ tanh(z/2) + ½. Halving the rows of i, f, o (exact in floating point) lets one
@@ -318,8 +421,9 @@ class LSTM(RNNBase):
         u_in = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh) * m
         w_hh_t = self._transposed(xp, w_hh * m[:, None])
         acts = self._empty(xp, x, (t_len, n, 4 * hid))           # [i f g o] of every step
-        hs = self._empty(xp, x, (t_len + 1, n, hid))             # h_0 … h_T
+        hs = self._empty(xp, x, (t_len + 1, n, w_hh.shape[1]))   # h_0 … h_T (size P with proj_size)
         cs = self._empty(xp, x, (t_len + 1, n, hid))             # c_0 … c_T
+        w_hr_t = None if w_hr is None else self._transposed(xp, w_hr)
         tanh_cs = self._empty(xp, x, (t_len, n, hid))            # tanh(c_1) … tanh(c_T)
         hs[0] = 0 if init_state is None else init_state[0]
         cs[0] = 0 if init_state is None else init_state[1]
@@ -331,7 +435,10 @@ class LSTM(RNNBase):
             i, f, g, o = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid], a[:, 3 * hid:]
             cs[t + 1] = f * cs[t] + i * g                        # c_t = f ⊙ c_{t−1} + i ⊙ g
             tanh_cs[t] = xp.tanh(cs[t + 1])
-            hs[t + 1] = o * tanh_cs[t]                           # h_t = o ⊙ tanh(c_t)
+            if w_hr_t is None:
+                hs[t + 1] = o * tanh_cs[t]                       # h_t = o ⊙ tanh(c_t)
+            else:
+                hs[t + 1] = (o * tanh_cs[t]) @ w_hr_t            # h_t = W_hr (o ⊙ tanh(c_t))
         cache = {"x": x, "hs": hs, "cs": cs, "acts": acts, "tanh_cs": tanh_cs}
         return hs[1:], cache, [hs[t_len], cs[t_len]]
 
@@ -340,9 +447,10 @@ class LSTM(RNNBase):
         values = np.repeat(np.asarray(per_gate, dtype=backend.dtype_name(like)), self.hidden_size)
         return backend.to_device(values, backend.device_of(like))
 
-    def _layer_backward(self, xp, cache, dy, d_final, k):
+    def _layer_backward(self, xp, cache, dy, d_final, suffix):
         x, hs, cs, acts, tanh_cs = cache["x"], cache["hs"], cache["cs"], cache["acts"], cache["tanh_cs"]
-        _, w_hh, _, _ = self._weights(k)
+        _, w_hh, _, _ = self._weights(suffix)
+        w_hr = self._projection(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
         # The gate derivatives of all steps at once: σ' = s(1 − s) for i, f, o and tanh' = 1 − g²
@@ -351,39 +459,55 @@ class LSTM(RNNBase):
         g_all = acts[:, :, 2 * hid:3 * hid]
         da[:, :, 2 * hid:3 * hid] = 1 - g_all * g_all
         dc_dh = acts[:, :, 3 * hid:] * (1 - tanh_cs * tanh_cs)   # ∂h_t/∂c_t = o ⊙ (1 − tanh² c_t)
-        dh_all = self._empty(xp, x, (t_len, n, hid)) if self.record_hidden_grads else None
+        # With proj_size, ∂J/∂W_hr = Σ_t δ_t (o ⊙ tanh c_t)ᵀ needs every δ_t: keep them.
+        keep_dh = self.record_hidden_grads or w_hr is not None
+        dh_all = self._empty(xp, x, (t_len, n, hs.shape[2])) if keep_dh else None
         dh, dc = d_final                                          # δ_T, ∂J/∂c_T
-        zeros = self._zeros(xp, x, (n, hid))
         for t in reversed(range(t_len)):
             if dy is not None:
                 dh = dy[t] if dh is None else dh + dy[t]          # δ_t = ∂J/∂y_t + W_hhᵀ δa_{t+1}
             if dh is None:
-                dh = zeros
+                dh = self._zeros(xp, x, (n, hs.shape[2]))
             if dh_all is not None:
                 dh_all[t] = dh
+            dm = dh if w_hr is None else dh @ w_hr                # ∂J/∂(o ⊙ tanh c_t) (W_hrᵀ δ_t)
             a = acts[t]
             i, f, g = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid]
             # ∂J/∂c_t: from h_t = o ⊙ tanh(c_t), plus from c_{t+1} through f_{t+1}
-            dc = dh * dc_dh[t] if dc is None else dc + dh * dc_dh[t]
+            dc = dm * dc_dh[t] if dc is None else dc + dm * dc_dh[t]
             d = da[t]                                            # δa_t, pre-activation grads:
             d[:, :hid] *= dc * g                                 # i: ∂c_t/∂i = g
             d[:, hid:2 * hid] *= dc * cs[t]                      # f: ∂c_t/∂f = c_{t−1} (= cs[t])
             d[:, 2 * hid:3 * hid] *= dc * i                      # g: ∂c_t/∂g = i
-            d[:, 3 * hid:] *= dh * tanh_cs[t]                    # o: ∂h_t/∂o = tanh(c_t)
+            d[:, 3 * hid:] *= dm * tanh_cs[t]                    # o: ∂h_t/∂o = tanh(c_t)
             dc = dc * f                                          # into c_{t−1}: the additive path
             dh = d @ w_hh                                        # into h_{t−1}: W_hhᵀ δa_t
-        dx = self._accumulate(xp, k, x, hs[:-1], da, None)
-        return dx, [dh, zeros if dc is None else dc], dh_all
+        dx = self._accumulate(xp, suffix, x, hs[:-1], da, None)
+        if w_hr is not None:
+            rows = t_len * n
+            cell_out = acts[:, :, 3 * hid:] * tanh_cs              # o ⊙ tanh c_t, what W_hr multiplies
+            getattr(self, f"weight_hr{suffix}").accumulate_grad(
+                xp.reshape(dh_all, (rows, dh_all.shape[2])).T @ xp.reshape(cell_out, (rows, hid)))
+        return dx, [dh, dc], dh_all
 
 
 class GRU(RNNBase):
     """Gated recurrent unit (Cho et al., 2014), gates r, z, n with PyTorch's placement of b_hn
-    inside the reset gate: n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))."""
+    inside the reset gate: n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)).
+
+    ``forward(input, h_0=None)`` returns ``output, h_n``; layouts, ``bidirectional`` and
+    ``dropout`` as for :class:`RNN`.
+    """
 
     gates = 3
 
-    def _layer_forward(self, xp, x, init_state, k):
-        w_ih, w_hh, b_ih, b_hh = self._weights(k)
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
+
+    def _layer_forward(self, xp, x, init_state, suffix):
+        w_ih, w_hh, b_ih, b_hh = self._weights(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
         px = self._input_projection(xp, x, w_ih, b_ih)           # W_i· x_t + b_i· for all t
@@ -404,9 +528,9 @@ class GRU(RNNBase):
             hs[t + 1] = nn + z * (hs[t] - nn)                    # h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
         return hs[1:], {"x": x, "hs": hs, "acts": acts, "hns": hns}, [hs[t_len]]
 
-    def _layer_backward(self, xp, cache, dy, d_final, k):
+    def _layer_backward(self, xp, cache, dy, d_final, suffix):
         x, hs, acts, hns = cache["x"], cache["hs"], cache["acts"], cache["hns"]
-        _, w_hh, _, _ = self._weights(k)
+        _, w_hh, _, _ = self._weights(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
         r, z, nn = acts[:, :, :hid], acts[:, :, hid:2 * hid], acts[:, :, 2 * hid:]
@@ -433,5 +557,5 @@ class GRU(RNNBase):
             dxp[:, hid:2 * hid] = dh * dz_dh[t]                  # z
             dhp[:, :2 * hid] = dxp[:, :2 * hid]
             dh = dh * z[t] + dhp @ w_hh                          # direct path z ⊙ δ plus W_hhᵀ δa
-        dx = self._accumulate(xp, k, x, hs[:-1], dx_pre, dh_pre)
+        dx = self._accumulate(xp, suffix, x, hs[:-1], dx_pre, dh_pre)
         return dx, [dh], dh_all

@@ -75,7 +75,7 @@ def convolve(image, kernel, stride=1, padding=0):
 
     The padding is added here rather than by the layer, so that the last rows and columns of
     the *padded* image that no window reaches can be cropped off first: exactly the ones
-    PyTorch ignores silently (nnlib would raise). Returns ``(output, padded, (rows, cols))``:
+    PyTorch and nnlib's Conv2d ignore silently. Returns ``(output, padded, (rows, cols))``:
     the float64 (OH, OW) output, the padded and cropped input the layer saw, and how many rows
     and columns were cropped.
     """
@@ -94,7 +94,8 @@ def convolve(image, kernel, stride=1, padding=0):
 
 
 def to_png(array):
-    """8-bit grayscale PNG bytes of a 2-D array, scaled from its minimum (0, black) to its maximum (255, white)."""
+    """8-bit grayscale PNG bytes of a 2-D array, scaled from its minimum (0, black) to its maximum
+    (255, white)."""
     from PIL import Image  # Pillow: a dependency of matplotlib
 
     array = np.asarray(array, dtype=np.float64)
@@ -113,11 +114,12 @@ def _img(png, width, caption):
 
 
 def _kernel_table(kernel):
-    rows = "".join("<tr>" + "".join(f"<td style='padding:2px 6px;text-align:right'>{v:g}</td>" for v in row) + "</tr>"
-                   for row in np.round(kernel, 4))
+    cell = "<td style='padding:2px 6px;text-align:right'>{:g}</td>"
+    rows = "".join("<tr>" + "".join(cell.format(v) for v in row) + "</tr>" for row in np.round(kernel, 4))
     return (f"<figure style='margin:4px 12px 4px 0;display:inline-block;vertical-align:top'>"
             f"<table style='border:1px solid #999;font-family:monospace'>{rows}</table>"
-            f"<figcaption style='font-size:13px'>卷积核 {kernel.shape[0]}×{kernel.shape[1]}</figcaption></figure>")
+            f"<figcaption style='font-size:13px'>卷积核 {kernel.shape[0]}×{kernel.shape[1]}</figcaption>"
+            f"</figure>")
 
 
 class ConvExplorer(LiveWidget):
@@ -146,7 +148,8 @@ class ConvExplorer(LiveWidget):
             options.append(("自己的图像", "array"))
             image = "array"
         self.image = labelled(W.Dropdown(options=options, value=image), "图像")
-        self.kernel = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in KERNELS.items()], value=kernel), "卷积核")
+        kernel_options = [(d, k) for k, (d, _) in KERNELS.items()]
+        self.kernel = labelled(W.Dropdown(options=kernel_options, value=kernel), "卷积核")
         self.custom = W.Textarea(value=custom, rows=5, layout={"width": "140px"},
                                  description="自定义", style={"description_width": "50px"})
         self.stride = labelled(bounded(W.IntSlider(min=1, max=4), stride, "stride"), "步幅 s")
@@ -177,8 +180,8 @@ class ConvExplorer(LiveWidget):
         image = self.current_image()
         stride, padding = self.stride.value, self.padding.value
         output, padded, cropped = convolve(image, kernel, stride, padding)
-        self.plotted = {"image": image, "padded": padded, "kernel": kernel, "output": output, "cropped": cropped,
-                        "stride": stride, "padding": padding}
+        self.plotted = {"image": image, "padded": padded, "kernel": kernel, "output": output,
+                        "cropped": cropped, "stride": stride, "padding": padding}
         self.pngs = {"image": to_png(padded), "output": to_png(output)}
         (h, w), (kh, kw), (oh, ow) = image.shape, kernel.shape, output.shape
         # Same display scale for both: an output half the size is drawn half as wide.
@@ -187,10 +190,11 @@ class ConvExplorer(LiveWidget):
             _img(self.pngs["image"], self.display_width,
                  f"输入 {h}×{w}" + (f"，四周补 {padding} 圈 0" if padding else ""))
             + _kernel_table(kernel)
-            + _img(self.pngs["output"], max(1, round(ow * scale)), f"输出 {oh}×{ow}（各自按最小值→黑、最大值→白显示）"))
+            + _img(self.pngs["output"], max(1, round(ow * scale)),
+                   f"输出 {oh}×{ow}（各自按最小值→黑、最大值→白显示）"))
         note = ""
         if any(cropped):
             note = (f"；(H + 2p − k)/s 不是整数：补零后输入的最下方 {cropped[0]} 行、最右侧 {cropped[1]} 列"
-                    f"没有窗口能覆盖，这里先把它们裁掉（PyTorch 会默默忽略它们，nnlib 的 Conv2d 会报错）")
+                    f"没有窗口能覆盖，这里先把它们裁掉（PyTorch 与 nnlib 的 Conv2d 都会默默忽略它们）")
         self.set_status(f"输出高 ⌊({h} + 2·{padding} − {kh})/{stride}⌋ + 1 = {oh}，"
                         f"宽 ⌊({w} + 2·{padding} − {kw})/{stride}⌋ + 1 = {ow}{note}")

@@ -2,7 +2,8 @@
 
 By default it builds an MLP from its controls (depth, width, activation, initialisation);
 ``model=`` takes any nnlib model instead (e.g. ``nnlib.models.ConvNet`` on image batches),
-and every layer with a ``weight`` (``Linear``, ``Conv2d`` …) gets its curve. Per layer it plots ‖∂J/∂W⁽ˡ⁾‖ over the steps (log scale) and the current distribution of
+and every layer with a ``weight`` (``Linear``, ``Conv2d`` …) gets its curve. Per layer it
+plots ‖∂J/∂W⁽ˡ⁾‖ over the steps (log scale) and the current distribution of
 log₁₀|∂J/∂W⁽ˡ⁾| for the first, middle and last layer, next to the loss. A deep sigmoid network
 with naive initialisation shows the first layers' gradients orders of magnitude below the
 last ones (vanishing gradients); ReLU with He initialisation keeps them level.
@@ -14,14 +15,16 @@ import time
 import ipywidgets as W
 import numpy as np
 
-from .. import backend, nn, optim
+from .. import backend, nn
 from ..diagnostics import DivergenceGuard
 from ..errors import DivergenceError
 from ..rng import manual_seed
 from . import svg
 from .live import LiveWidget, bounded, labelled
+from .optimizers import OPTIMIZERS, check_ids
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU,
+               "gelu": nn.GELU}
 
 # name → (description, function(weight Parameter, activation name))
 INITS = {
@@ -31,15 +34,6 @@ INITS = {
     "xavier": ("Xavier/Glorot", lambda w, act: nn.init.xavier_uniform_(w, gain=_gain(act))),
     "he": ("He/Kaiming", lambda w, act: nn.init.kaiming_normal_(w, nonlinearity="relu")),
 }
-
-OPTIMIZERS = {
-    "sgd": ("SGD", lambda ps, lr: optim.SGD(ps, lr=lr)),
-    "momentum": ("动量 SGD (μ=0.9)", lambda ps, lr: optim.SGD(ps, lr=lr, momentum=0.9)),
-    "adagrad": ("AdaGrad", lambda ps, lr: optim.Adagrad(ps, lr=lr)),
-    "rmsprop": ("RMSProp", lambda ps, lr: optim.RMSprop(ps, lr=lr)),
-    "adam": ("Adam", lambda ps, lr: optim.Adam(ps, lr=lr)),
-}
-
 
 def _gain(activation):
     return nn.init.calculate_gain({"gelu": "relu", "leaky_relu": "leaky_relu"}.get(activation, activation))
@@ -83,25 +77,32 @@ class GradientFlowDashboard(LiveWidget):
     the initialisation control refills every layer's ``weight`` (``"pytorch"`` keeps the
     model's own initialisation).
 
+    ``optimizer`` is an id of ``nnlib.widgets.OPTIMIZERS`` (``"sgd"``,
+    ``"momentum"``, ``"adam"`` …); the drop-down shows the labels of that table.
+
     Everything is also driveable from code (``train(steps)``, ``reset()``), which is how the
     tests and the static book use it. ``history`` holds the recorded numbers; ``plotted`` the
     numbers the last redraw drew.
     """
 
-    def __init__(self, data=None, *, model=None, depth=6, width=32, activation="sigmoid", init="naive", lr=0.1,
-                 optimizer="sgd", device="numpy", batch_size=128, steps=200, seed=0, min_interval=0.2):
+    def __init__(self, data=None, *, model=None, depth=6, width=32, activation="sigmoid", init="naive",
+                 lr=0.1, optimizer="sgd", device="numpy", batch_size=128, steps=200, seed=0,
+                 min_interval=0.2):
         super().__init__(min_interval)
         self._training = False
-        if model is not None and (isinstance(model, nn.Module) or not callable(model)):  # a model would be reused
+        # A model instance would be reused by every reset(): only a function that builds one will do.
+        if model is not None and (isinstance(model, nn.Module) or not callable(model)):
             raise TypeError(f"model must be a function (or class) that builds a fresh nnlib model, e.g. "
                             f"nnlib.models.ConvNet, got {type(model).__name__}")
         if model is not None and data is None:
             raise ValueError("with model=..., pass the data too: (X, y) with X shaped as the model's input")
         self.model_fn = model  # None: an MLP built from the controls
         self.X_all, self.y_all = load_digits_data() if data is None else data
-        if self.y_all.ndim != 1 or self.X_all.shape[:1] != self.y_all.shape or (model is None and self.X_all.ndim != 2):
+        if (self.y_all.ndim != 1 or self.X_all.shape[:1] != self.y_all.shape
+                or (model is None and self.X_all.ndim != 2)):
             features = "(N, ...) as the model's input" if model is not None else "(N, features)"
-            raise ValueError(f"data must be (X of shape {features}, y of shape (N,)), got {self.X_all.shape}, {self.y_all.shape}")
+            raise ValueError(f"data must be (X of shape {features}, y of shape (N,)), "
+                             f"got {self.X_all.shape}, {self.y_all.shape}")
         self.n_classes = int(self.y_all.max()) + 1
         self.seed, self.batch_size = seed, batch_size
         devices = backend.available_devices()
@@ -110,10 +111,13 @@ class GradientFlowDashboard(LiveWidget):
         self.depth = labelled(bounded(W.IntSlider(min=1, max=20), depth, "depth"), "隐藏层数")
         self.width = labelled(bounded(W.IntSlider(min=4, max=256, step=4), width, "width"), "每层宽度")
         self.activation = labelled(W.Dropdown(options=list(ACTIVATIONS), value=activation), "激活函数")
-        self.init = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in INITS.items()], value=init), "初始化")
-        self.lr = labelled(bounded(W.FloatLogSlider(base=10, min=-4, max=0.5, step=0.1, readout_format=".1e"), lr, "lr"),
-                           "学习率")
-        self.optimizer_name = labelled(W.Dropdown(options=[(d, k) for k, (d, _) in OPTIMIZERS.items()], value=optimizer), "优化器")
+        init_options = [(d, k) for k, (d, _) in INITS.items()]
+        self.init = labelled(W.Dropdown(options=init_options, value=init), "初始化")
+        lr_slider = W.FloatLogSlider(base=10, min=-4, max=0.5, step=0.1, readout_format=".1e")
+        self.lr = labelled(bounded(lr_slider, lr, "lr"), "学习率")
+        check_ids([optimizer])
+        optimizer_options = [(e.label, k) for k, e in OPTIMIZERS.items()]
+        self.optimizer_name = labelled(W.Dropdown(options=optimizer_options, value=optimizer), "优化器")
         self.device = labelled(W.Dropdown(options=devices, value=device), "设备")
         self.steps = labelled(W.BoundedIntText(value=steps, min=1, max=1_000_000), "步数")
         self.train_button = W.Button(description="训练", button_style="primary", icon="play")
@@ -168,11 +172,11 @@ class GradientFlowDashboard(LiveWidget):
         self.redraw()
 
     def _new_optimizer(self):
-        self.optimizer = OPTIMIZERS[self.optimizer_name.value][1](list(self.model.parameters()), self.lr.value)
+        entry = OPTIMIZERS[self.optimizer_name.value]
+        self.optimizer = entry.make(list(self.model.parameters()), self.lr.value)
 
     def _set_lr(self, lr):
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        self.optimizer.set_hyperparameter("lr", lr)  # checked as the constructor checks it
 
     def train(self, steps):
         """Train ``steps`` minibatch steps, redrawing at most every ``min_interval`` seconds."""
@@ -205,11 +209,14 @@ class GradientFlowDashboard(LiveWidget):
         elif done:
             stopped = f"已中断：走了 {done} 步（共 {steps} 步）；" if interrupted else ""
             accuracy = self.accuracy()
-            chance = np.bincount(backend.to_numpy(self.y_all)).max() / len(self.y_all)  # always the commonest class
+            # The accuracy of always guessing the commonest class.
+            chance = np.bincount(backend.to_numpy(self.y_all)).max() / len(self.y_all)
             level = f"，与总是猜样本最多的那一类（{chance:.1%}）相当" if accuracy < chance + 0.05 else ""
             note = self.stall_note()
-            self.set_status(f"{stopped}第 {len(self.history['step'])} 步：损失 {self.history['loss'][-1]:.4f}，"
-                            f"训练集准确率 {accuracy:.1%}{level}，{done / elapsed:.0f} 步/秒（设备 {self.model.device}）"
+            self.set_status(f"{stopped}第 {len(self.history['step'])} 步："
+                            f"损失 {self.history['loss'][-1]:.4f}，"
+                            f"训练集准确率 {accuracy:.1%}{level}，"
+                            f"{done / elapsed:.0f} 步/秒（设备 {self.model.device}）"
                             + (f"<br><b>{note}</b>" if note else ""))
         elif interrupted:
             self.set_status("已中断")
@@ -295,15 +302,18 @@ class GradientFlowDashboard(LiveWidget):
             with np.errstate(divide="ignore"):
                 grads.append(np.log10(np.abs(backend.to_numpy(g))) if g is not None else np.array([]))
         labels = [self._label(n) for n in hist_names]
-        hist_svg, (counts, edges) = svg.histogram(grads, title="当前梯度分布", xlabel="log₁₀|∂J/∂W|", labels=labels)
-        self.plotted = {"grad_norm": {n: v[1] for n, v in norms.items()}, "loss": np.array(self.history["loss"]),
+        hist_svg, (counts, edges) = svg.histogram(grads, title="当前梯度分布", xlabel="log₁₀|∂J/∂W|",
+                                                  labels=labels)
+        self.plotted = {"grad_norm": {n: v[1] for n, v in norms.items()},
+                        "loss": np.array(self.history["loss"]),
                         "histogram_layers": hist_names, "histogram_counts": counts, "histogram_edges": edges}
         if self._training and len(steps):
             note = self.stall_note()
             self.set_status(f"训练中：第 {len(steps)} 步，损失 {self.history['loss'][-1]:.4f}"
                             + (f"<br><b>{note}</b>" if note else ""))
         self.charts.value = svg.row(
-            svg.line_chart({"损失": (steps, self.plotted["loss"])}, title="训练损失", xlabel="步数", show_legend=False),
+            svg.line_chart({"损失": (steps, self.plotted["loss"])}, title="训练损失", xlabel="步数",
+                           show_legend=False),
             svg.line_chart(norms, title="各层权重梯度范数 ‖∂J/∂W‖", xlabel="步数", log_y=True),
             hist_svg,
         )

@@ -5,10 +5,14 @@ hundreds of milliseconds, which at 5 redraws per second would eat most of the tr
 Building an SVG string costs about a millisecond, the browser draws it (with its own fonts, so
 Chinese labels always render), and it stays sharp at any zoom. Everything here returns plain
 SVG/HTML strings that an ``ipywidgets.HTML`` shows; the numbers each chart was drawn from are
-kept by the widgets for tests.
+kept by the widgets for tests. The one picture matplotlib draws is a surface's filled contours,
+once per surface (cached), as the background image of :func:`path_overlay`.
 """
 
+import base64
+import functools
 import html
+import io
 import itertools
 import math
 import warnings
@@ -90,7 +94,8 @@ class Frame:
 
     def x(self, values):
         lo, hi = self.xlim
-        return self.left + (np.asarray(values, dtype=float) - lo) / (hi - lo) * (self.width - self.left - self.right)
+        span = self.width - self.left - self.right
+        return self.left + (np.asarray(values, dtype=float) - lo) / (hi - lo) * span
 
     def y(self, values):
         values = np.asarray(values, dtype=float)
@@ -104,11 +109,13 @@ class Frame:
         parts = []
         x0, x1 = self.left, self.width - self.right
         y0, y1 = self.top, self.height - self.bottom
-        parts.append(f"<rect x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}' fill='white' stroke='#999'/>")
+        parts.append(f"<rect x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}' "
+                     f"fill='white' stroke='#999'/>")
         for t in nice_ticks(*self.xlim):
             px = float(self.x(t))
             parts.append(f"<line x1='{px:.1f}' y1='{y1}' x2='{px:.1f}' y2='{y1 + 4}' stroke='#666'/>")
-            parts.append(f"<text x='{px:.1f}' y='{y1 + 15}' font-size='10' text-anchor='middle' {FONT}>{fmt(t)}</text>")
+            parts.append(f"<text x='{px:.1f}' y='{y1 + 15}' font-size='10' text-anchor='middle' {FONT}>"
+                         f"{fmt(t)}</text>")
         if self.log_y:
             ticks = log_ticks(*self.ylim)
         else:
@@ -116,11 +123,14 @@ class Frame:
         for value, label in ticks:
             py = float(self.y(value))
             parts.append(f"<line x1='{x0}' y1='{py:.1f}' x2='{x1}' y2='{py:.1f}' stroke='#eee'/>")
-            parts.append(f"<text x='{x0 - 4}' y='{py + 3:.1f}' font-size='10' text-anchor='end' {FONT}>{label}</text>")
+            parts.append(f"<text x='{x0 - 4}' y='{py + 3:.1f}' font-size='10' text-anchor='end' {FONT}>"
+                         f"{label}</text>")
         if self.title:
-            parts.append(f"<text x='{self.width / 2}' y='16' font-size='13' text-anchor='middle' {FONT}>{html.escape(self.title)}</text>")
+            parts.append(f"<text x='{self.width / 2}' y='16' font-size='13' text-anchor='middle' {FONT}>"
+                         f"{html.escape(self.title)}</text>")
         if self.xlabel:
-            parts.append(f"<text x='{(x0 + x1) / 2}' y='{self.height - 4}' font-size='11' text-anchor='middle' {FONT}>{html.escape(self.xlabel)}</text>")
+            parts.append(f"<text x='{(x0 + x1) / 2}' y='{self.height - 4}' font-size='11' "
+                         f"text-anchor='middle' {FONT}>{html.escape(self.xlabel)}</text>")
         if self.ylabel:
             parts.append(f"<text x='12' y='{(y0 + y1) / 2}' font-size='11' text-anchor='middle' {FONT} "
                          f"transform='rotate(-90 12 {(y0 + y1) / 2})'>{html.escape(self.ylabel)}</text>")
@@ -133,7 +143,8 @@ class Frame:
 
     def clip_def(self):
         return (f"<defs><clipPath id='{self.clip_id()}'><rect x='{self.left}' y='{self.top}' "
-                f"width='{self.width - self.left - self.right}' height='{self.height - self.top - self.bottom}'/>"
+                f"width='{self.width - self.left - self.right}' "
+                f"height='{self.height - self.top - self.bottom}'/>"
                 f"</clipPath></defs>")
 
     def svg(self, body, outside=()):
@@ -174,7 +185,8 @@ def polyline(frame, xs, ys, stroke, width=1.6, dash=None, path=False):
     if current:
         pieces.append(current)
     style = f" stroke-dasharray='{dash}'" if dash else ""
-    return "".join(f"<polyline points='{' '.join(p)}' fill='none' stroke='{stroke}' stroke-width='{width}'{style}/>"
+    return "".join(f"<polyline points='{' '.join(p)}' fill='none' stroke='{stroke}' "
+                   f"stroke-width='{width}'{style}/>"
                    for p in pieces)
 
 
@@ -213,7 +225,8 @@ def legend(frame, names, colors, dashes=None):
     y = frame.top + 8
     for i, (name, c) in enumerate(zip(names, colors)):
         dash = f" stroke-dasharray='{dashes[i]}'" if dashes and dashes[i] else ""
-        parts.append(f"<line x1='{x}' y1='{y - 4}' x2='{x + 16}' y2='{y - 4}' stroke='{c}' stroke-width='2'{dash}/>")
+        parts.append(f"<line x1='{x}' y1='{y - 4}' x2='{x + 16}' y2='{y - 4}' "
+                     f"stroke='{c}' stroke-width='2'{dash}/>")
         parts.append(f"<text x='{x + 20}' y='{y}' font-size='10' {FONT}>{html.escape(str(name))}</text>")
         y += 13
     return "".join(parts)
@@ -240,7 +253,8 @@ def line_chart(series, *, width=400, height=220, title="", xlabel="", ylabel="",
     if ylim is None:
         ylim = _finite_range(ys_all, positive=log_y)
         lo, hi = ylim
-        if log_y:  # 5 % of the decades at each end: the lines stay off the frame, whole decades get their tick
+        if log_y:
+            # 5 % of the decades at each end: the lines stay off the frame, whole decades get their tick
             pad = 10 ** (0.05 * max(math.log10(hi / lo), 1.0))
             ylim = (lo / pad, hi * pad)
         else:
@@ -250,8 +264,10 @@ def line_chart(series, *, width=400, height=220, title="", xlabel="", ylabel="",
     frame = Frame(width, height, xlim, ylim, log_y=log_y, title=title, xlabel=xlabel, ylabel=ylabel,
                   margin=(28, right, 34, 52))
     colors = [color(i) for i in range(len(names))]
-    body = [polyline(frame, series[n][0], series[n][1], c, dash=(dashes or {}).get(n)) for n, c in zip(names, colors)]
-    outside = [legend(frame, names, colors, [(dashes or {}).get(n) for n in names])] if show_legend and names else []
+    dash_of = dashes or {}
+    body = [polyline(frame, series[n][0], series[n][1], c, dash=dash_of.get(n))
+            for n, c in zip(names, colors)]
+    outside = [legend(frame, names, colors, [dash_of.get(n) for n in names])] if show_legend and names else []
     return frame.svg(body, outside)
 
 
@@ -288,3 +304,90 @@ def _step_outline(frame, edges, counts, stroke):
 def row(*parts):
     """Place SVG strings side by side (wrapping on narrow screens)."""
     return "<div style='display:flex;flex-wrap:wrap;gap:6px'>" + "".join(parts) + "</div>"
+
+
+# --- paths over a 2-D surface (the optimizer race, the Adam explorer) ---------------------------
+@functools.lru_cache(maxsize=8)
+def contour_background(surface, pixels=300):
+    """The surface's filled contours as a base64 PNG covering exactly xlim × ylim (cached)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    X, Y, Z = surface.grid(200)
+    fig = Figure(figsize=(pixels / 100, pixels / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_axis_off()
+    if surface.log_contours:
+        Z = Z - Z.min() + 1e-3
+        levels = np.logspace(np.log10(Z.min()), np.log10(Z.max()), 25)
+        ax.contourf(X, Y, Z, levels=levels, norm=LogNorm(), cmap="viridis", alpha=0.85)
+        ax.contour(X, Y, Z, levels=levels, norm=LogNorm(), colors="white", linewidths=0.3, alpha=0.6)
+    else:
+        ax.contourf(X, Y, Z, levels=25, cmap="viridis", alpha=0.85)
+        ax.contour(X, Y, Z, levels=25, colors="white", linewidths=0.3, alpha=0.6)
+    ax.set_xlim(*surface.xlim)
+    ax.set_ylim(*surface.ylim)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def arrow(frame, point, direction, colour, marker, dash=None, length=28):
+    """An arrow of fixed on-screen length from ``point`` along ``direction`` (data units)."""
+    if point is None or direction is None:
+        return ""
+    x0, y0 = float(frame.x(point[0])), float(frame.y(point[1]))
+    dx = float(frame.x(point[0] + direction[0])) - x0
+    dy = float(frame.y(point[1] + direction[1])) - y0
+    norm = np.hypot(dx, dy)
+    if not np.isfinite(norm) or norm == 0:
+        return ""
+    x1, y1 = x0 + length * dx / norm, y0 + length * dy / norm
+    style = f" stroke-dasharray='{dash}'" if dash else ""
+    return (f"<line x1='{x0:.1f}' y1='{y0:.1f}' x2='{x1:.1f}' y2='{y1:.1f}' "
+            f"stroke='{colour}' stroke-width='2'{style} marker-end='url(#{marker})'/>")
+
+
+def path_overlay(surface, paths, *, arrows=None, title="", width=420, height=320, animate_seconds=None):
+    """SVG: contours of ``surface`` with ``paths = {name: points (T, 2)}`` drawn over them.
+
+    ``arrows = {name: (point, descent_direction, velocity_direction)}``. With
+    ``animate_seconds``, each path also gets a dot that walks it, one step per frame.
+    """
+    frame = Frame(width, height, surface.xlim, surface.ylim, title=title, xlabel="x", ylabel="y",
+                      margin=(28, LEGEND_WIDTH, 34, 52))
+    arrowhead = unique_id("arrow")
+    left, top = frame.left, frame.top
+    w, h = width - frame.left - frame.right, height - frame.top - frame.bottom
+    body = [f"<defs><marker id='{arrowhead}' markerWidth='6' markerHeight='6' refX='5' refY='3' "
+            f"orient='auto'>"
+            f"<path d='M0,0 L6,3 L0,6 z' fill='black'/></marker></defs>",
+            f"<image href='data:image/png;base64,{contour_background(surface)}' x='{left}' y='{top}' "
+            f"width='{w}' height='{h}' preserveAspectRatio='none'/>"]
+    mx, my = float(frame.x(surface.minimum[0])), float(frame.y(surface.minimum[1]))
+    body.append(f"<text x='{mx:.1f}' y='{my + 4:.1f}' font-size='14' text-anchor='middle' "
+                f"fill='white'>★</text>")
+    for i, (name, points) in enumerate(paths.items()):
+        c = color(i)
+        body.append(polyline(frame, points[:, 0], points[:, 1], c, width=1.8, path=True))
+        if animate_seconds and len(points) > 1:
+            px, py = frame.x(points[:, 0]), frame.y(points[:, 1])
+            ok = np.isfinite(px) & np.isfinite(py)
+            px, py = np.clip(px[ok], -1e4, 1e4), np.clip(py[ok], -1e4, 1e4)
+            cx_values = ";".join(f"{v:.1f}" for v in px)
+            cy_values = ";".join(f"{v:.1f}" for v in py)
+            body.append(f"<circle r='4' fill='{c}' stroke='white'>"
+                        f"<animate attributeName='cx' values='{cx_values}' dur='{animate_seconds}s' "
+                        f"repeatCount='indefinite'/>"
+                        f"<animate attributeName='cy' values='{cy_values}' dur='{animate_seconds}s' "
+                        f"repeatCount='indefinite'/></circle>")
+        else:
+            cx, cy = float(frame.x(points[-1, 0])), float(frame.y(points[-1, 1]))
+            body.append(f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='4' fill='{c}' stroke='white'/>")
+        if arrows and name in arrows:
+            point, descent, velocity = arrows[name]
+            body.append(arrow(frame, point, descent, c, arrowhead))
+            body.append(arrow(frame, point, velocity, c, arrowhead, dash="4,2"))
+    return frame.svg(body, [legend(frame, list(paths), [color(i) for i in range(len(paths))])])
