@@ -211,7 +211,8 @@ def test_custom_module_registers_its_parameters_and_buffers():
     m = Scale()
     assert list(m.state_dict()) == ["gain", "calls"]
     m.to("cpu").double()
-    assert m.gain.device == "cpu" and nnlib.backend.dtype_name(m.calls) == "int64"  # integer buffers keep their dtype
+    # integer buffers keep their dtype
+    assert m.gain.device == "cpu" and nnlib.backend.dtype_name(m.calls) == "int64"
     m.load_state_dict({"gain": np.full(3, 2.0), "calls": np.array(7)})
     assert int(m.calls) == 7 and m.gain.dtype == "float64"
 
@@ -309,8 +310,9 @@ def test_integer_arrays_and_integer_buffers_are_checked_for_the_device_only(torc
     ids = np.array([1, 2])
     assert module.check_device_and_dtype(ids, "ids") is ids
     with pytest.raises(nnlib.errors.DeviceError, match=re.escape(
-            f"_Counter: ids has device '{torch_device}', expected 'numpy' (the device of the module's parameter "
-            f"'scale'); move one of them: nnlib.to_device(ids, 'numpy') or model.to('{torch_device}')")):
+            f"_Counter: ids has device '{torch_device}', expected 'numpy' "
+            f"(the device of the module's parameter 'scale'); "
+            f"move one of them: nnlib.to_device(ids, 'numpy') or model.to('{torch_device}')")):
         module.check_device_and_dtype(to_device(ids, torch_device), "ids")
 
 
@@ -322,6 +324,6 @@ def test_a_module_without_state_checks_against_the_arrays_it_is_given(torch_devi
             "convert the target to float32")):
         loss(pred, np.ones(2))
     with pytest.raises(nnlib.errors.DeviceError, match=re.escape(
-            f"CrossEntropyLoss: target has device '{torch_device}', expected 'numpy' (the device of the logits); "
-            f"move the target with nnlib.to_device(target, 'numpy')")):
+            f"CrossEntropyLoss: target has device '{torch_device}', expected 'numpy' "
+            f"(the device of the logits); move the target with nnlib.to_device(target, 'numpy')")):
         nn.CrossEntropyLoss()(np.zeros((2, 3), np.float32), to_device(np.array([0, 1]), torch_device))

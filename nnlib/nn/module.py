@@ -23,7 +23,8 @@ class Parameter:
 
     def __init__(self, data):
         if not backend.is_array(data):
-            raise DTypeError(f"Parameter data must be a NumPy array or torch tensor, got {type(data).__name__}")
+            raise DTypeError("Parameter data must be a NumPy array or torch tensor, "
+                             f"got {type(data).__name__}")
         self.data = data
         self.grad = None
 
@@ -45,7 +46,8 @@ class Parameter:
     def accumulate_grad(self, grad):
         """``.grad += grad`` (or ``.grad = grad`` the first time), as PyTorch accumulates."""
         if tuple(grad.shape) != self.shape:
-            raise ShapeError(f"gradient of shape {tuple(grad.shape)} does not match parameter shape {self.shape}")
+            raise ShapeError(f"gradient of shape {tuple(grad.shape)} does not match "
+                             f"parameter shape {self.shape}")
         self.grad = grad if self.grad is None else self.grad + grad
 
     def __repr__(self):
@@ -219,7 +221,8 @@ class Module:
         if last_dim is not None and x.shape[-1] != last_dim:
             raise ShapeError(f"{who}: {name} must have shape {expected}, got {tuple(x.shape)}")
         if 0 in tuple(x.shape):
-            raise ShapeError(f"{who}: {name} is empty (shape {tuple(x.shape)}); a batch needs at least one example")
+            raise ShapeError(f"{who}: {name} is empty (shape {tuple(x.shape)}); "
+                             "a batch needs at least one example")
         dtype = backend.dtype_name(x)
         if dtype not in backend.FLOAT_DTYPES:
             raise DTypeError(f"{who}: {name} must be float32 or float64, got {dtype}")
@@ -258,8 +261,8 @@ class Module:
         # Formatted only on failure: check_device_and_dtype runs in every forward pass.
         if isinstance(what, tuple):  # the module's own parameter or buffer: either side can move
             what = f"the module's {what[0]} {what[1]!r}"
-            fix = (f"move one of them: nnlib.to_device({name}, {expected}) or model.to({got})" if kind == "device"
-                   else f"convert the {name}, or the model with model.to(dtype={got!r})")
+            fix = (f"move one of them: nnlib.to_device({name}, {expected}) or model.to({got})"
+                   if kind == "device" else f"convert the {name}, or the model with model.to(dtype={got!r})")
         else:
             fix = (f"move the {name} with nnlib.to_device({name}, {expected})" if kind == "device"
                    else f"convert the {name} to {expected}")
@@ -394,7 +397,8 @@ class Module:
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             raise StateDictError(
-                f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
+                f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
             )
         updates = []
         for key, (module, name) in own.items():
@@ -402,7 +406,8 @@ class Module:
                 continue
             value = state_dict[key]
             if not backend.is_array(value):
-                raise StateDictError(f"state_dict[{key!r}] must be a NumPy array or torch tensor, got {type(value).__name__}")
+                raise StateDictError(f"state_dict[{key!r}] must be a NumPy array or torch tensor, "
+                                     f"got {type(value).__name__}")
             current = module._parameters[name].data if name in module._parameters else module._buffers[name]
             if tuple(value.shape) != tuple(current.shape):
                 raise StateDictError(
