@@ -23,7 +23,9 @@ sample runs on torch, the reference, and on nnlib with the same weights (copied 
 
 A sample that PyTorch itself rejects (constructor, forward or backward) is skipped. Targets of
 losses are data: nnlib's ``criterion.backward`` returns ∂J/∂prediction only, so that is the
-input gradient compared for a loss.
+input gradient compared for a loss. For ``CTCLoss`` PyTorch's backward returns the gradient as
+it is after a log-softmax (``nnlib/nn/ctc.py`` says why): nnlib's derivative is compared after
+the same map.
 """
 
 import inspect
@@ -400,6 +402,8 @@ def _compare_input_grads(module, input_grads, reference, device):
     """nnlib's backward returns ∂J/∂prediction for a loss; for a layer, one gradient per forward
     parameter (a bare array if forward has one), shaped like that argument, ``None`` for none."""
     if reference.is_loss:
+        if isinstance(module, nn.CTCLoss):
+            input_grads = _through_log_softmax(input_grads, reference.inputs[0])
         pairs = [(input_grads, reference.inputs[0])]
     else:
         bound = inspect.signature(module.forward).bind(*reference.inputs, **reference.input_kwargs)
@@ -422,6 +426,17 @@ def _compare_input_grads(module, input_grads, reference, device):
             if part is None:
                 raise _Wrong(f"{what}: missing (backward returned None)")
             _compare(part, expected, device, what)
+
+
+def _through_log_softmax(grad, log_probs):
+    """g ↦ g − exp(u) Σ_k g_k with u = log_probs: PyTorch's CTC backward returns exp(u) − γ, where
+    the derivative of the loss with respect to u (nnlib's) is −γ; this map takes one to the other
+    when u is a log-softmax (every sample's log_probs are)."""
+    if not backend.is_array(grad):
+        return grad  # compared (and reported) as it is
+    u = backend.to_device(log_probs.detach().numpy(), backend.device_of(grad))
+    xp = backend.namespace(grad)
+    return grad - xp.exp(u) * xp.sum(grad, axis=-1, keepdims=True)
 
 
 # --- optimizers -----------------------------------------------------------------------------------------

@@ -421,6 +421,17 @@ def test_class_losses_accept_any_integer_label_dtype(make, label_dtype):
     assert make()(z, np.array([4, 0, 2], dtype=label_dtype)) == reference
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_reduced_loss_is_a_0d_array_as_torch_gives_a_0d_tensor(reduction):
+    z, u = np.random.default_rng(15).standard_normal((2, 3)), _log_softmax(np.zeros((4, 1, 3)), 2)
+    t = np.array([0, 2])
+    losses = [nn.MSELoss(reduction=reduction)(z, z), nn.CrossEntropyLoss(reduction=reduction)(z, t),
+              nn.CrossEntropyLoss(reduction=reduction, label_smoothing=0.1)(z, t),
+              nn.NLLLoss(reduction=reduction)(z, t), nn.BCEWithLogitsLoss(reduction=reduction)(z, z),
+              nn.CTCLoss(reduction=reduction)(u, np.array([[1, 2]]), (4,), (2,))]
+    assert all(isinstance(loss, np.ndarray) and loss.shape == () for loss in losses)
+
+
 def test_loss_value_converts_to_a_python_float(device):
     loss = nn.MSELoss()(to_device(np.ones((2, 2)), device), to_device(np.zeros((2, 2)), device))
     assert loss.item() == 1.0 and float(loss) == 1.0

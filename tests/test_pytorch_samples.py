@@ -22,8 +22,7 @@ DEVICES = ("numpy", "cpu")
 
 #: Classes with samples that are known to be wrong, and why. Their test is expected to fail
 #: (strictly: once they pass it fails, as a reminder to delete the entry here).
-_NUMPY_SCALAR_LOSS = "on NumPy the loss is a NumPy scalar (np.float64), not a 0-d array (torch: a 0-d tensor)"
-KNOWN_FAILURES = {"MSELoss": _NUMPY_SCALAR_LOSS, "CrossEntropyLoss": _NUMPY_SCALAR_LOSS}
+KNOWN_FAILURES = {}
 
 
 @pytest.fixture(scope="module")

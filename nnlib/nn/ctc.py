@@ -45,7 +45,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import DTypeError, ShapeError
-from .functional import check_bool
+from .functional import check_bool, keep_array
 from .loss import _Loss
 
 
@@ -155,9 +155,9 @@ class CTCLoss(_Loss):
         if self.reduction == "none":
             return xp.reshape(losses, ()) if unbatched else losses
         if self.reduction == "sum":
-            return xp.sum(losses)
+            return keep_array(xp.sum(losses))
         per_label = at(np.maximum(target_lengths, 1).astype(backend.dtype_name(lp)), device)
-        return xp.sum(losses / per_label) / batch
+        return keep_array(xp.sum(losses / per_label) / batch)
 
     def _labels(self, targets, target_lengths, lp, unbatched, classes):
         """The label sequences as a NumPy (N, max target length) int64 array, padded with blanks."""

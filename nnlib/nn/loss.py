@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import DTypeError, ShapeError, UnsupportedError
-from .functional import log_softmax
+from .functional import keep_array, log_softmax
 from .module import Module
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -29,11 +29,6 @@ def _is_integer(dtype):
 
 def _is_float(array):
     return backend.dtype_name(array) in backend.FLOAT_DTYPES
-
-
-def _array(x):
-    # NumPy's arithmetic on 0-d arrays returns scalars: a 0-d input keeps a 0-d array loss and gradient.
-    return np.asarray(x) if isinstance(x, np.generic) else x
 
 
 class _Loss(Module):
@@ -86,9 +81,9 @@ class _Loss(Module):
     def _reduce(self, losses, count):
         """Σ losses / count, Σ losses, or the losses themselves."""
         if self.reduction == "none":
-            return _array(losses)
+            return keep_array(losses)
         total = backend.namespace(losses).sum(losses)
-        return total / count if self.reduction == "mean" else total
+        return keep_array(total / count if self.reduction == "mean" else total)
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
@@ -132,18 +127,18 @@ class MSELoss(_Loss):
                 f"{tuple(target.shape)} (reshape one of them; nnlib does not broadcast here)"
             )
         self.check_device_and_dtype(target, "target", like={"the prediction": input})
-        diff = _array(input - target)
+        diff = keep_array(input - target)
         self.save_for_backward(diff)
         if self.reduction == "none":
-            return _array(diff * diff)
+            return keep_array(diff * diff)
         total = backend.namespace(diff).sum(diff * diff)
-        return total / _numel(diff) if self.reduction == "mean" else total
+        return keep_array(total / _numel(diff) if self.reduction == "mean" else total)
 
     def backward(self, grad_output=1.0):
         scale = self._upstream(grad_output)
         (diff,) = self.pop_saved()
         n = _numel(diff) if self.reduction == "mean" else 1
-        return _array((2.0 / n) * scale * diff)
+        return keep_array((2.0 / n) * scale * diff)
 
 
 # --- classification: class scores of shape (C), (N, C) or (N, C, d1, …) ------------------------------
@@ -241,6 +236,11 @@ class _ClassLoss(_Loss):
             return xp.ones(t.shape, dtype=like.dtype, device=backend.native_device(like))
         return xp.astype(valid, like.dtype)
 
+    def _weighted_reduce(self, losses, total_weight):
+        """Σ_n ℓ_n / Σ_n w_{t_n} for the mean, Σ_n ℓ_n for the sum."""
+        total = backend.namespace(losses).sum(losses)
+        return keep_array(_divide(total, total_weight) if self.reduction == "mean" else total)
+
     def _row_scale(self, upstream, total_weight, valid, rows):
         """What multiplies each row's gradient: the upstream gradient, per row for "none", divided
         by Σ w_{t_n} for the mean. Where that sum is 0 (everything ignored), ignored rows get 0, as
@@ -294,7 +294,7 @@ class NLLLoss(_ClassLoss):
         self.save_for_backward(t, valid, w_t, total_weight, rows, tuple(x.shape))
         if self.reduction == "none":
             return xp.reshape(losses, target.shape)
-        return _divide(xp.sum(losses), total_weight) if self.reduction == "mean" else xp.sum(losses)
+        return self._weighted_reduce(losses, total_weight)
 
     def backward(self, grad_output=1.0):
         upstream = self._upstream(grad_output)
@@ -356,7 +356,7 @@ class CrossEntropyLoss(_ClassLoss):
             picked = xp.take_along_axis(log_probs, target[:, None], axis=1)                 # log p(t_n)
             self.save_for_backward("plain", log_probs, target)
             total = -xp.sum(picked)
-            return total / n if self.reduction == "mean" else total
+            return keep_array(total / n if self.reduction == "mean" else total)  # 0-d, as torch's
         return self._class_index_options(logits, target, valid)
 
     def _class_index_options(self, logits, t, valid):
@@ -376,7 +376,7 @@ class CrossEntropyLoss(_ClassLoss):
         self.save_for_backward("indices", log_probs, t, valid, w_t, total_weight, tuple(logits.shape))
         if self.reduction == "none":
             return xp.reshape(losses, (logits.shape[0], *logits.shape[2:]) if logits.ndim > 1 else ())
-        return _divide(xp.sum(losses), total_weight) if self.reduction == "mean" else xp.sum(losses)
+        return self._weighted_reduce(losses, total_weight)
 
     def _probabilities(self, logits, target):
         if tuple(target.shape) != tuple(logits.shape):
@@ -508,7 +508,7 @@ class BCEWithLogitsLoss(_Loss):
                     f"BCEWithLogitsLoss: {name} of shape {tuple(w.shape)} does not broadcast to the input's "
                     f"shape {tuple(x.shape)}; nnlib supports a {name} of the input's shape or one that "
                     f"broadcasts to it")
-        softplus_neg = _array(_softplus(-x))                          # −log σ(x)
+        softplus_neg = keep_array(_softplus(-x))                      # −log σ(x)
         coef = 1.0 if self.pos_weight is None else 1.0 + (self.pos_weight - 1.0) * target
         losses = (1.0 - target) * x + coef * softplus_neg
         if self.weight is not None:
@@ -527,4 +527,4 @@ class BCEWithLogitsLoss(_Loss):
             grad = grad * self.weight
         if self.reduction == "mean":
             upstream = upstream / _numel(softplus_neg)
-        return _array(grad * upstream)
+        return keep_array(grad * upstream)
