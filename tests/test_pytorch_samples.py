@@ -15,9 +15,9 @@ from pytorch_samples import (
     tally_lines, torch_reference, twin_module_names, twin_optimizer_names, worst,
 )
 
-#: The share of samples that must pass. The goal is 0.90; raise this whenever nnlib passes more,
+#: The share of samples that must pass (the issue's goal was 0.90); raise it whenever nnlib passes more,
 #: so that no sample that passes today can silently stop passing.
-MIN_PASS_RATE = 0.30
+MIN_PASS_RATE = 0.98  # 530 of 538 pass (the 8 refused: empty batches, Embedding(sparse=True))
 DEVICES = ("numpy", "cpu")
 
 #: Classes with samples that are known to be wrong, and why. Their test is expected to fail
