@@ -504,10 +504,9 @@ class BCEWithLogitsLoss(_Loss):
         self.check_device_and_dtype(target, "target", like={"the input": x})
         for name, w in (("weight", self.weight), ("pos_weight", self.pos_weight)):
             if w is not None and not _broadcasts_to(tuple(w.shape), tuple(x.shape)):
-                raise UnsupportedError(
+                raise ShapeError(
                     f"BCEWithLogitsLoss: {name} of shape {tuple(w.shape)} does not broadcast to the input's "
-                    f"shape {tuple(x.shape)}; nnlib supports a {name} of the input's shape or one that "
-                    f"broadcasts to it")
+                    f"shape {tuple(x.shape)}: it must have that shape, or one that broadcasts to it")
         softplus_neg = keep_array(_softplus(-x))                      # −log σ(x)
         coef = 1.0 if self.pos_weight is None else 1.0 + (self.pos_weight - 1.0) * target
         losses = (1.0 - target) * x + coef * softplus_neg
