@@ -203,7 +203,9 @@ class MultiheadAttention(Module):
     - ``attn_mask`` (L, S), the same for every example and head, or (N·h, L, S), one per example
       and head (row n·h + r for example n, head r), unbatched (h, L, S);
     - ``is_causal``: a hint that ``attn_mask`` is the causal mask (it must then be given, as in
-      PyTorch; nnlib applies ``attn_mask`` as it is).
+      PyTorch; nnlib applies ``attn_mask`` as it is — and differentiates a float one, which
+      PyTorch's causal kernel, used when ``need_weights=False`` and there is no
+      ``key_padding_mask``, leaves without gradient).
 
     Returns ``(attn_output, attn_weights)``: attn_output shaped like query with E features;
     attn_weights, if ``need_weights``, the weights P̃ (after dropout, as PyTorch returns them):
