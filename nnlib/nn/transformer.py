@@ -82,8 +82,8 @@ class TransformerEncoderLayer(Module):
         self.activation = activation
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = self._check_src(src)
         masks = dict(attn_mask=src_mask, key_padding_mask=src_key_padding_mask, is_causal=is_causal)
-        x = src
         if self.norm_first:
             h = x + self._self_attention(self.norm1(x), masks)       # h = x + SA(LN₁(x))
             y = h + self._feed_forward(self.norm2(h))                 # y = h + FF(LN₂(h))
@@ -92,6 +92,15 @@ class TransformerEncoderLayer(Module):
             y = self.norm2(h + self._feed_forward(h))                 # y = LN₂(h + FF(h))
         self.save_for_backward()
         return y
+
+    def _check_src(self, src):
+        d = self.self_attn.embed_dim
+        layout = f"(N, S, {d})" if self.self_attn.batch_first else f"(S, N, {d})"
+        expected = f"{layout} (batch_first={self.self_attn.batch_first}) or unbatched (S, {d})"
+        x = self.check_input(src, name="src", describe=expected)
+        if x.ndim not in (2, 3) or x.shape[-1] != d:
+            raise ShapeError(f"TransformerEncoderLayer: src must have shape {expected}, got {tuple(x.shape)}")
+        return x
 
     def _self_attention(self, x, masks):
         return self.dropout1(self.self_attn(x, x, x, need_weights=False, **masks)[0])
