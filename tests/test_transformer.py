@@ -149,6 +149,18 @@ def test_encoder_backward_matches_central_differences():
     assert {"input[0]", "input[1]", "layers.1.self_attn.in_proj_weight", "norm.bias"} <= names
 
 
+def test_a_layer_inside_sequential_passes_on_the_gradient_of_its_input(device):
+    """Sequential gives the layer only src; of (∂J/∂src, None, None, None) from backward it passes on the
+    first."""
+    ours, theirs = paired(
+        lambda dt: nn.Sequential(nn.TransformerEncoderLayer(D_MODEL, NHEAD, FF, 0.0, dtype=dt),
+                                 nn.Linear(D_MODEL, 3, dtype=dt)),
+        lambda dt: torch.nn.Sequential(torch.nn.TransformerEncoderLayer(D_MODEL, NHEAD, FF, 0.0, dtype=dt),
+                                       torch.nn.Linear(D_MODEL, 3, dtype=dt)), device=device)
+    mine = run_nnlib(ours, (_src((3, 2, D_MODEL)),), {}, device=device)
+    assert_close(mine, run_torch(theirs, (_src((3, 2, D_MODEL)),), {}), "float64", "Sequential")
+
+
 # --- TransformerEncoder ---------------------------------------------------------------------------------
 def encoder_pair(device="numpy", num_layers=2, with_norm=True, **kwargs):
     def ours(dt):
