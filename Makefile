@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python bench/convnet.py
 	$(BIN)/python bench/threads.py
 	$(BIN)/python bench/rnn.py
+	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/widgets.py
 
 clean:

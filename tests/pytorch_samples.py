@@ -288,13 +288,27 @@ def _fresh_torch(tree):
 
 
 def _for_nnlib(tree, device):
-    """Tensors become independent arrays of nnlib's ``device``; everything else stays."""
+    """Tensors become independent arrays of nnlib's ``device``, a torch encoder layer (what PyTorch's
+    TransformerEncoder samples pass) nnlib's layer of the same configuration; everything else stays."""
     def convert(value):
+        if isinstance(value, torch.nn.TransformerEncoderLayer):
+            return _nnlib_encoder_layer(value)
         if not isinstance(value, torch.Tensor):
             return value
         value = value.detach().clone()
         return backend.to_device(value.numpy() if device == backend.NUMPY else value, device)
     return _tree_map(convert, tree)
+
+
+def _nnlib_encoder_layer(layer):
+    """nnlib's TransformerEncoderLayer configured as torch's ``layer``; its weights come with the
+    encoder's state_dict. PyTorch's activation functions become the names nnlib takes."""
+    functions = {torch.nn.functional.relu: "relu", torch.nn.functional.gelu: "gelu"}
+    attention = layer.self_attn
+    return nn.TransformerEncoderLayer(
+        attention.embed_dim, attention.num_heads, layer.linear1.out_features, layer.dropout.p,
+        functions.get(layer.activation, layer.activation), layer.norm1.eps, attention.batch_first,
+        layer.norm_first, layer.linear1.bias is not None)
 
 
 # --- modules and losses ----------------------------------------------------------------------------------
@@ -517,15 +531,16 @@ def run_optimizer_sample(sample, history, seed, device):
 def tally_lines(outcomes, skipped):
     """A table: per class, how many samples passed, were refused (by kind), crashed, were wrong."""
     names = sorted({o.sample.name for o in outcomes} | set(skipped))
-    head = f"{'class':<18}{'samples':>8}{'pass':>6}{'refused':>9}  {'(unsupported/signature/checked)':<31}" \
-           f"{'crash':>6}{'wrong':>6}{'skipped':>8}"
+    width = max(len(name) for name in names + ["class"]) + 2
+    head = f"{'class':<{width}}{'samples':>8}{'pass':>6}{'refused':>9}  " \
+           f"{'(unsupported/signature/checked)':<31}{'crash':>6}{'wrong':>6}{'skipped':>8}"
     lines = [head]
     for name in names + ["total"]:
         mine = [o for o in outcomes if name in ("total", o.sample.name)]
         count = {r: sum(o.result == r for o in mine) for r in RESULTS}
         kinds = "/".join(str(sum(o.kind == k for o in mine)) for k in ("unsupported", "signature", "checked"))
         n_skipped = sum(skipped.values()) if name == "total" else skipped.get(name, 0)
-        lines.append(f"{name:<18}{len(mine):>8}{count['pass']:>6}{count['refused']:>9}  {kinds:<31}"
+        lines.append(f"{name:<{width}}{len(mine):>8}{count['pass']:>6}{count['refused']:>9}  {kinds:<31}"
                      f"{count['crash']:>6}{count['wrong']:>6}{n_skipped:>8}")
     passed = sum(o.result == "pass" for o in outcomes)
     lines.append(f"pass rate {passed}/{len(outcomes)} = {passed / max(len(outcomes), 1):.1%} "

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-SCRIPTS = ("mlp.py", "convnet.py", "rnn.py", "threads.py", "widgets.py")
+SCRIPTS = ("mlp.py", "convnet.py", "rnn.py", "attention.py", "threads.py", "widgets.py")
 
 
 def load_harness():

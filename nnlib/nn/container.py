@@ -11,7 +11,9 @@ class Sequential(Module):
     ``Sequential(OrderedDict([("fc", Linear(4, 2)), ("act", Tanh())]))`` names the layers instead
     (``"fc.weight"`` …), as in PyTorch. backward applies the chain rule layer by layer from the
     last to the first: each layer turns ∂J/∂(its output) into ∂J/∂(its input), which is
-    ∂J/∂(output) of the layer before.
+    ∂J/∂(output) of the layer before. Each layer gets one input, the previous layer's output: of a
+    layer whose backward returns one gradient per forward argument (a tuple, e.g.
+    ``TransformerEncoderLayer``'s), the first, ∂J/∂input, is passed on.
     """
 
     def __init__(self, *args):
@@ -48,6 +50,8 @@ class Sequential(Module):
             layer = layers[i]
             if input_grad or any(has_params[:i]):
                 grad_output = layer.backward(grad_output)
+                if isinstance(grad_output, tuple):  # (∂J/∂input, the other arguments' gradients …)
+                    grad_output = grad_output[0]
             elif layer.can_skip_input_grad:
                 return layer.backward(grad_output, input_grad=False)
             elif has_params[i]:
