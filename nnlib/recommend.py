@@ -536,13 +536,18 @@ def leave_one_out(users, timestamps=None, seed=0):
 
 
 # --- ranking evaluation ------------------------------------------------------------------------------------
-def sample_negatives(seen, users, num_negatives, seed=0, *, chunk_cells=1 << 22):
+def sample_negatives(seen, users, num_negatives, seed=0, *, max_rounds=20):
     """For each entry of ``users``, ``num_negatives`` distinct items the user has not interacted with.
 
     ``seen`` is a boolean (num_users, num_items) matrix (:meth:`RatingData.interaction_matrix`).
-    Returns int64 (len(users), num_negatives), drawn uniformly: the items with the smallest random
-    keys among the unseen ones (seen items get key 2 > any key). Done in chunks of about
-    ``chunk_cells`` keys. ``seed``: an int or a ``numpy.random.Generator``.
+    Returns int64 (len(users), num_negatives); each row is a uniformly random set of unseen items.
+    ``seed``: an int or a ``numpy.random.Generator``.
+
+    Rejection sampling: draw items uniformly, redraw those the user has seen or that repeat an
+    item of the same row, for up to ``max_rounds`` rounds (a few suffice when the unseen items
+    are many). Rows still incomplete then, when the negatives are most of the user's unseen
+    items, get the unseen items with the smallest random keys instead. Both treat all unseen
+    items alike, so every set of ``num_negatives`` of them is equally likely.
     """
     who = "sample_negatives"
     seen = np.asarray(seen)
@@ -550,23 +555,37 @@ def sample_negatives(seen, users, num_negatives, seed=0, *, chunk_cells=1 << 22)
         raise DTypeError(f"{who}: seen must be a boolean (num_users, num_items) matrix, got dtype "
                          f"{seen.dtype} and shape {seen.shape}")
     users = _as_index(users, "users", who)
-    num_negatives = check_positive_int(num_negatives, "num_negatives", who)
+    k = check_positive_int(num_negatives, "num_negatives", who)
     if users.size and users.max() >= seen.shape[0]:
         raise ValueError(f"{who}: user id {users.max()} is outside seen's {seen.shape[0]} rows")
     unseen = seen.shape[1] - seen[users].sum(axis=1)
-    if users.size and unseen.min() < num_negatives:
-        u = users[np.argmin(unseen)]
-        raise ValueError(f"{who}: user {u} has only {unseen.min()} unseen items, fewer than "
-                         f"num_negatives={num_negatives}")
+    if users.size and unseen.min() < k:
+        raise ValueError(f"{who}: user {users[np.argmin(unseen)]} has only {unseen.min()} unseen items, "
+                         f"fewer than num_negatives={k}")
     rng = _rng(seed)
-    out = np.empty((len(users), num_negatives), dtype=np.int64)
-    rows = max(1, chunk_cells // seen.shape[1])
-    for start in range(0, len(users), rows):
-        block = users[start:start + rows]
-        keys = rng.random((len(block), seen.shape[1]))
-        keys[seen[block]] = 2.0
-        out[start:start + rows] = np.argpartition(keys, num_negatives - 1, axis=1)[:, :num_negatives]
+    num_items = seen.shape[1]
+    out = rng.integers(0, num_items, (len(users), k))
+    for _ in range(max_rounds):
+        bad = _rejected(seen, users, out)
+        if not bad.any():
+            return out
+        out[bad] = rng.integers(0, num_items, int(bad.sum()))
+    left = np.flatnonzero(_rejected(seen, users, out).any(axis=1))
+    keys = rng.random((len(left), num_items))
+    keys[seen[users[left]]] = 2.0                                     # seen items: never among the smallest
+    out[left] = np.argpartition(keys, k - 1, axis=1)[:, :k]
     return out
+
+
+def _rejected(seen, users, items):
+    """True where ``items[r, j]`` was seen by user ``users[r]`` or repeats an item of its row."""
+    order = np.argsort(items, axis=1, kind="stable")
+    ranked = np.take_along_axis(items, order, axis=1)
+    repeat_ranked = np.zeros(items.shape, dtype=bool)
+    repeat_ranked[:, 1:] = ranked[:, 1:] == ranked[:, :-1]           # every copy after the first
+    repeat = np.zeros(items.shape, dtype=bool)
+    np.put_along_axis(repeat, order, repeat_ranked, axis=1)
+    return seen[users[:, None], items] | repeat
 
 
 def rank_of_positive(scores):

@@ -301,14 +301,27 @@ def test_sample_negatives_are_unseen_distinct_and_uniform():
     seen[0, [0, 1, 2]] = True
     seen[1, :4] = True
     users = np.array([0, 1, 0, 2])
-    neg = rec.sample_negatives(seen, users, 5, seed=0, chunk_cells=20)  # two rows per chunk
-    assert neg.shape == (4, 5) and neg.dtype == np.int64
-    assert not seen[users[:, None], neg].any()
-    assert all(len(set(row)) == 5 for row in neg)
+    for max_rounds in (20, 0):                                    # rejection; random keys only
+        neg = rec.sample_negatives(seen, users, 5, seed=0, max_rounds=max_rounds)
+        assert neg.shape == (4, 5) and neg.dtype == np.int64
+        assert not seen[users[:, None], neg].any()
+        assert all(len(set(row)) == 5 for row in neg)
+        np.testing.assert_array_equal(rec.sample_negatives(seen, users, 5, seed=0, max_rounds=max_rounds),
+                                      neg)
     many = rec.sample_negatives(seen, np.zeros(7000, np.int64), 1, seed=1)[:, 0]
     freq = np.bincount(many, minlength=10)[3:] / 7000             # 7 unseen items, 1/7 each
     assert np.all(np.abs(freq - 1 / 7) < 0.02)
-    np.testing.assert_array_equal(rec.sample_negatives(seen, users, 5, seed=0), neg)
+
+
+@pytest.mark.parametrize("max_rounds", [20, 1, 0])
+def test_sample_negatives_draws_every_subset_equally_often(max_rounds):
+    seen = np.zeros((1, 7), dtype=bool)
+    seen[0, [1, 4]] = True                                         # 5 unseen items, sets of 4
+    neg = rec.sample_negatives(seen, np.zeros(5000, np.int64), 4, seed=2, max_rounds=max_rounds)
+    assert all(len(set(row)) == 4 for row in neg) and not seen[0, neg].any()
+    left_out = [({0, 2, 3, 5, 6} - set(row.tolist())).pop() for row in neg]
+    freq = np.bincount(left_out, minlength=7)[[0, 2, 3, 5, 6]] / 5000  # each of the 5 sets: 1/5
+    assert np.all(np.abs(freq - 0.2) < 0.025)
 
 
 def test_sample_negatives_errors():
