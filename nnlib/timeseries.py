@@ -265,7 +265,8 @@ class AutoRegressive:
 
 def nearest_neighbours(reference, queries, k):
     """Indices (Q, k) of the k reference windows closest to each query window (Euclidean
-    distance, nearest first): the "method of analogues". Averaging their targets forecasts."""
+    distance, nearest first; exact ties in distance are broken arbitrarily): the "method of
+    analogues". Averaging their targets forecasts."""
     who = "nearest_neighbours"
     ref = _check_windows(reference, who, "reference")
     q = _check_windows(queries, who, "queries")
@@ -276,7 +277,12 @@ def nearest_neighbours(reference, queries, k):
     if k > ref.shape[0]:
         raise ValueError(f"{who}: k must be at most the number of reference windows {ref.shape[0]}, got {k}")
     d2 = (q * q).sum(axis=1)[:, None] - 2 * q @ ref.T + (ref * ref).sum(axis=1)[None, :]
-    return np.argsort(d2, axis=1, kind="stable")[:, :k]
+    if k < ref.shape[0]:
+        nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]          # the k smallest, unordered
+    else:
+        nearest = np.broadcast_to(np.arange(k), (q.shape[0], k))
+    order = np.argsort(np.take_along_axis(d2, nearest, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(nearest, order, axis=1)
 
 
 def forecast_metrics(prediction, target):
@@ -333,9 +339,6 @@ class GRUForecaster(Module):
         d_seq[:, -1, :] = d_last                         # out[:, -1, :]'s backward: other steps get 0
         grad_x, _ = self.rnn.backward((d_seq, None))
         return grad_x
-
-    def extra_repr(self):
-        return f"horizon={self.horizon}"
 
 
 __all__ = ["RegimeSwitchingReturns", "sliding_windows", "walk_forward_splits", "naive_forecast",

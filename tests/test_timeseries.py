@@ -267,6 +267,8 @@ def test_nearest_neighbours_by_hand_and_brute_force():
     ref, q = rng.standard_normal((40, 5)), rng.standard_normal((7, 5))
     brute = np.argsort(((q[:, None, :] - ref[None]) ** 2).sum(-1), axis=1)[:, :3]
     np.testing.assert_array_equal(ts.nearest_neighbours(ref, q, 3), brute)
+    np.testing.assert_array_equal(ts.nearest_neighbours(ref, q, 40), np.argsort(
+        ((q[:, None, :] - ref[None]) ** 2).sum(-1), axis=1))          # k = all: a full sort
     with pytest.raises(ShapeError, match="window length 5"):
         ts.nearest_neighbours(ref, q[:, :4], 3)
     with pytest.raises(ValueError, match="at most the number of reference windows 40, got 41"):
@@ -362,4 +364,4 @@ def test_forecaster_bad_input():
         model(np.zeros((5, 3, 2), np.float32))             # the GRU names the feature size
     with pytest.raises(ValueError, match="horizon must be a positive integer"):
         ts.GRUForecaster(1, 4, horizon=0)
-    assert "horizon=1" in repr(model) and "GRU(1, 4, batch_first=True)" in repr(model)
+    assert "GRU(1, 4, batch_first=True)" in repr(model) and "out_features=1" in repr(model)
