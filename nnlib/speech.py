@@ -245,27 +245,30 @@ def _render(text, speaker, rng, sample_rate):
     return y / (np.abs(y).max() + 1e-12), bounds
 
 
-def synthesize(texts, speakers, seed=0, *, snr_db=(10.0, 30.0), sample_rate=SAMPLE_RATE):
+def synthesize(texts, speakers, seed=0, *, snr_db=(10.0, 30.0), sample_rate=SAMPLE_RATE, return_bounds=False):
     """Waveforms (float32, peak about 1) of the digit strings ``texts``, ``speakers[i]`` saying
     ``texts[i]``, with white noise at a signal-to-noise ratio drawn from ``snr_db`` (dB).
 
     Durations, pauses and pitch wobble are drawn from a generator seeded with ``seed``, so the
-    same call gives the same waveforms on every machine.
+    same call gives the same waveforms on every machine. ``return_bounds=True`` also returns,
+    per utterance, the (start, stop) sample of every digit: the alignment a recogniser is never
+    told.
     """
     if len(texts) != len(speakers):
         raise ValueError(f"synthesize: one speaker per text, got {len(texts)} texts and "
                          f"{len(speakers)} speakers")
     rng = np.random.default_rng(seed)
-    waves = []
+    waves, all_bounds = [], []
     for text, speaker in zip(texts, speakers):
         if not text or any(ch not in DIGIT_SOUNDS for ch in text):
             raise ValueError(f"synthesize: texts must be non-empty strings of the digits {DIGITS}, "
                              f"got {text!r}")
-        y, _ = _render(text, speaker, rng, sample_rate)
+        y, bounds = _render(text, speaker, rng, sample_rate)
         snr = rng.uniform(*snr_db)
         noise = rng.standard_normal(len(y)) * math.sqrt(np.mean(y ** 2) / 10 ** (snr / 10))
         waves.append((y + noise).astype(np.float32))
-    return waves
+        all_bounds.append(bounds)
+    return (waves, all_bounds) if return_bounds else waves
 
 
 def synthetic_digits(n, speakers, seed=0, *, min_digits=2, max_digits=4, **options):

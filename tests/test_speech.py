@@ -147,11 +147,12 @@ def test_random_speakers_cover_the_documented_ranges():
 
 def test_the_sound_is_where_the_digits_are_and_voiced_at_the_speakers_pitch():
     speaker = speech.Speaker(pitch=120.0, formant_scale=1.0, rate=1.0)
-    y, bounds = speech._render("19", speaker, np.random.default_rng(0), speech.SAMPLE_RATE)
+    (y,), (bounds,) = speech.synthesize(["19"], [speaker], seed=0, snr_db=(300.0, 300.0), return_bounds=True)
     inside = np.zeros(len(y), dtype=bool)
     for start, stop in bounds:
         inside[start:stop] = True
     assert len(bounds) == 2 and np.mean(y[inside] ** 2) > 1e4 * np.mean(y[~inside] ** 2)
+    assert bounds[0][1] <= bounds[1][0]                                   # in order
     # The vowel of "one": its autocorrelation peaks at one pitch period (pitch × 0.9–1.16).
     start, stop = bounds[0]
     vowel = y[start + (stop - start) // 4: start + (stop - start) // 2]
