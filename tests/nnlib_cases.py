@@ -122,6 +122,14 @@ def softmax(draw):
 
 
 @st.composite
+def log_softmax(draw):
+    shape = draw(shapes(1, 3))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return Case(f"LogSoftmax({dim}) on {shape}", lambda dt: nn.LogSoftmax(dim),
+                lambda dt: torch.nn.LogSoftmax(dim), shape)
+
+
+@st.composite
 def dropout(draw, train):
     p = draw(st.sampled_from([0.0, 0.2, 0.5, 0.9]))
     shape = draw(shapes(1, 3))
@@ -198,6 +206,7 @@ LAYER_CASES = {
     "GELU(none)": elementwise(nn.GELU, torch.nn.GELU),
     "GELU(tanh)": elementwise(lambda: nn.GELU("tanh"), lambda: torch.nn.GELU("tanh")),
     "Softmax": softmax(),
+    "LogSoftmax": log_softmax(),
     "Dropout(eval)": dropout(train=False),
     "Dropout(train)": dropout(train=True),  # no torch twin: its mask comes from torch's generator
     "Sequential": mlp(),

@@ -10,7 +10,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnlib import backend
 from nnlib import gradcheck as gc
 from nnlib import nn
 from nnlib.backend import to_device, to_numpy
@@ -64,20 +63,6 @@ def ctc_case(draw):
                     (targets, input_lengths, target_lengths))
 
 
-class LogSoftmax(nn.Module):
-    """log_softmax over the last axis with its backward g ↦ g − softmax · Σ_k g_k (test helper)."""
-
-    def forward(self, z):
-        y = log_softmax(z, dim=-1)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, grad_output):
-        (y,) = self.saved_for_backward(grad_output)
-        xp = backend.namespace(y)
-        return grad_output - xp.exp(y) * xp.sum(grad_output, axis=-1, keepdims=True)
-
-
 def _through_log_softmax(grad, log_probs):
     return grad - np.exp(log_probs) * grad.sum(axis=-1, keepdims=True)
 
@@ -100,7 +85,7 @@ def test_loss_and_gradient_through_log_softmax_match_torch_autograd(device, floa
     ref = reference(torch.log_softmax(torch.as_tensor(logits), dim=-1))
     assert_close({"loss": to_numpy(out)}, {"loss": ref.detach().numpy()}, float_dtype, case.label)
 
-    model = nn.Sequential(LogSoftmax(), case.bound(device, float_dtype))
+    model = nn.Sequential(nn.LogSoftmax(dim=-1), case.bound(device, float_dtype))
     ours = gc.analytic_gradients(model, to_device(logits, device), seed=seed)
     torch_model = torch.nn.Sequential(torch.nn.LogSoftmax(dim=-1), reference)
     theirs = gc.autograd_gradients(torch_model, logits, seed=seed)

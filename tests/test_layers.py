@@ -92,10 +92,22 @@ def test_softmax_sums_to_one_along_its_dim_only(dim, device):
     np.testing.assert_allclose(y, torch.softmax(torch.tensor(x), dim).numpy(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dim", [0, 1, 2, -1, -2])
+def test_log_softmax_exponentiates_to_the_softmax_and_its_gradient_sums_to_zero(dim, device):
+    """e^y is Softmax's output; Σ_i ∂J/∂x_i = 0 along dim, as adding a constant to x changes nothing."""
+    x = np.random.default_rng(2).standard_normal((2, 3, 4)) * 10
+    layer = nn.LogSoftmax(dim)
+    y = layer(to_device(x, device))
+    softmax = to_numpy(nn.Softmax(dim)(to_device(x, device)))
+    np.testing.assert_allclose(np.exp(to_numpy(y)), softmax, rtol=1e-12)
+    grad = to_numpy(layer.backward(to_device(np.random.default_rng(3).standard_normal(x.shape), device)))
+    np.testing.assert_allclose(grad.sum(axis=dim), 0.0, atol=1e-12)
+
+
 # --- numerical stability ---------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [nn.Sigmoid, nn.Tanh, lambda: nn.Softmax(-1), nn.GELU,
-                                  lambda: nn.GELU("tanh")],
-                         ids=["Sigmoid", "Tanh", "Softmax", "GELU(none)", "GELU(tanh)"])
+@pytest.mark.parametrize("make", [nn.Sigmoid, nn.Tanh, lambda: nn.Softmax(-1), lambda: nn.LogSoftmax(-1),
+                                  nn.GELU, lambda: nn.GELU("tanh")],
+                         ids=["Sigmoid", "Tanh", "Softmax", "LogSoftmax", "GELU(none)", "GELU(tanh)"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_activations_stay_finite_and_warning_free_for_extreme_inputs(make, dtype):
     x = np.array([[-1000.0, -50.0, 0.0, 50.0, 1000.0]], dtype=dtype)
@@ -104,7 +116,8 @@ def test_activations_stay_finite_and_warning_free_for_extreme_inputs(make, dtype
         y = layer(x)
         g = layer.backward(np.ones_like(y))
     assert np.isfinite(y).all() and np.isfinite(g).all()
-    ref = {nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh}.get(type(layer))
+    ref = {nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh,
+           nn.LogSoftmax: lambda t: torch.log_softmax(t, -1)}.get(type(layer))
     if ref is not None:
         np.testing.assert_allclose(y, ref(torch.tensor(x)).numpy(), rtol=1e-6)
 
@@ -205,7 +218,7 @@ def _parameters(fn):
 
 
 @pytest.mark.parametrize("name", ["Linear", "Identity", "Flatten", "ReLU", "LeakyReLU", "GELU", "Sigmoid",
-                                  "Tanh", "Softmax", "Embedding", "Sequential"])
+                                  "Tanh", "Softmax", "LogSoftmax", "Embedding", "Sequential"])
 def test_constructor_and_forward_signatures_are_pytorchs(name):
     ours, theirs = getattr(nn, name), getattr(torch.nn, name)
     # A torch class without an __init__ of its own shows Module's (*args, **kwargs), which takes
@@ -241,9 +254,10 @@ def test_identity_takes_and_ignores_any_arguments_as_pytorch():
     (lambda: nn.LeakyReLU(0.5), lambda: torch.nn.LeakyReLU(0.5)),
     (lambda: nn.Softmax(0), lambda: torch.nn.Softmax(0)),
     (lambda: nn.Softmax(-1), lambda: torch.nn.Softmax(-1)),
+    (lambda: nn.LogSoftmax(0), lambda: torch.nn.LogSoftmax(0)),
     (lambda: nn.Flatten(0), lambda: torch.nn.Flatten(0)), (nn.Identity, torch.nn.Identity),
 ], ids=["ReLU", "Tanh", "Sigmoid", "GELU(none)", "GELU(tanh)", "LeakyReLU", "Softmax(0)", "Softmax(-1)",
-        "Flatten(0)", "Identity"])
+        "LogSoftmax(0)", "Flatten(0)", "Identity"])
 @pytest.mark.parametrize("value", [-1.5, 0.7])
 def test_a_0d_input_gives_0d_arrays_forward_and_backward(make, make_torch, value, device):
     layer, array_type = make(), np.ndarray if device == "numpy" else torch.Tensor

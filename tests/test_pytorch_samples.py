@@ -17,7 +17,7 @@ from pytorch_samples import (
 
 #: The share of samples that must pass (the issue's goal was 0.90); raise it whenever nnlib passes more,
 #: so that no sample that passes today can silently stop passing.
-MIN_PASS_RATE = 0.986  # 805 of 816 pass (the 11 refused: empty batches, Embedding(sparse=True), and
+MIN_PASS_RATE = 0.986  # 809 of 820 pass (the 11 refused: empty batches, Embedding(sparse=True), and
 #                       TransformerEncoderLayer given PyTorch's function F.gelu as its activation)
 DEVICES = ("numpy", "cpu")
 

@@ -3,7 +3,7 @@ hand-written backward passes."""
 
 from . import functional, init
 from .attention import MultiheadAttention
-from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .container import Sequential
 from .conv import Conv1d, Conv2d
 from .ctc import CTCLoss
@@ -19,7 +19,7 @@ from .transformer import SinusoidalPositionalEncoding, TransformerEncoder, Trans
 
 __all__ = [
     "Module", "Parameter", "Sequential", "Linear", "Identity", "Flatten",
-    "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "Dropout",
+    "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GELU", "Softmax", "LogSoftmax", "Dropout",
     "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "CTCLoss", "functional", "init",
     "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",

@@ -1,14 +1,16 @@
-"""Element-wise activations σ and Softmax, each with its derivative σ' next to it.
+"""Element-wise activations σ, Softmax and LogSoftmax, each with its derivative next to it.
 
-backward returns δ ⊙ σ'(x): the "⊙ σ'" factor of the book's backprop formula. Any input shape
-works, a 0-d array included (the result is a 0-d array too, on NumPy as on torch).
+The element-wise ones' backward returns δ ⊙ σ'(x): the "⊙ σ'" factor of the book's backprop
+formula. Softmax and LogSoftmax mix the entries along ``dim``; their backward multiplies δ by
+the transposed Jacobian without building it. Any input shape works, a 0-d array included (the
+result is a 0-d array too, on NumPy as on torch).
 """
 
 import math
 
 from .. import backend
 from ..errors import ShapeError, UnsupportedError
-from .functional import check_bool, check_supported, keep_array, step_of
+from .functional import check_bool, check_supported, keep_array, log_softmax, step_of
 from .module import Module
 
 
@@ -193,6 +195,51 @@ class Softmax(Module):
         xp = backend.namespace(y)
         delta = grad_output if grad_output.ndim else xp.reshape(grad_output, (1,))  # 0-d: one entry
         grad = y * (delta - xp.sum(delta * y, axis=self.dim, keepdims=True))
+        return grad if grad_output.ndim else xp.reshape(grad, ())
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """log softmax(x)_i = x_i − log Σ_j e^(x_j) along ``dim`` (``functional.log_softmax``: no overflow,
+    no log 0).
+
+    With y = log softmax(x), ∂y_i/∂x_j = [i = j] − softmax(x)_j, so backward is
+    δ − e^y · Σ_i δ_i: the sum of the incoming gradient, handed out in proportion to the
+    probabilities. A model that ends in LogSoftmax emits log-probabilities, what ``NLLLoss`` and
+    ``CTCLoss`` take. A 0-d input counts as one entry (dim 0 or −1): its log softmax is 0.
+
+    ``dim`` must be given, as for ``Softmax``: PyTorch's implicit ``dim=None`` is deprecated and
+    nnlib refuses it.
+    """
+
+    def __init__(self, dim=None):
+        super().__init__()
+        if dim is None:
+            raise UnsupportedError("LogSoftmax: dim=None (PyTorch's deprecated implicit choice of dimension) "
+                                   "is not implemented in nnlib; pass the dimension to normalise over, e.g. "
+                                   "LogSoftmax(dim=-1)")
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise ValueError(f"LogSoftmax: dim must be an integer (e.g. dim=-1), got {dim!r}")
+        self.dim = dim
+
+    def forward(self, input):
+        x = self.check_input(input)
+        rank = max(x.ndim, 1)
+        if not -rank <= self.dim < rank:
+            raise ShapeError(f"LogSoftmax(dim={self.dim}) does not fit an input with {x.ndim} dimension(s), "
+                             f"shape {tuple(x.shape)}: expected dim in [{-rank}, {rank - 1}]")
+        xp = backend.namespace(x)
+        y = log_softmax(x if x.ndim else xp.reshape(x, (1,)), self.dim)  # a 0-d input: one entry
+        self.save_for_backward(y)
+        return y if x.ndim else xp.reshape(y, ())
+
+    def backward(self, grad_output):
+        (y,) = self.saved_for_backward(grad_output)
+        xp = backend.namespace(y)
+        delta = grad_output if grad_output.ndim else xp.reshape(grad_output, (1,))  # 0-d: one entry
+        grad = delta - xp.exp(y) * xp.sum(delta, axis=self.dim, keepdims=True)
         return grad if grad_output.ndim else xp.reshape(grad, ())
 
     def extra_repr(self):

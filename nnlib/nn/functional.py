@@ -6,7 +6,7 @@ that each layer file holds only its layer and imports what it shares from here:
 - constructor checks: ``check_positive_int``, ``pair``, ``check_bool``, and ``check_supported``,
   which refuses (``UnsupportedError``, naming the argument) a value PyTorch accepts but nnlib lacks;
 - ``step_of`` (the 0/1 derivative of ReLU), ``keep_array`` (0-d results stay arrays on NumPy) and
-  ``log_softmax``, which ``CrossEntropyLoss`` and ``nnlib.models.perplexity`` both use;
+  ``log_softmax``, which ``LogSoftmax``, ``CrossEntropyLoss`` and ``nnlib.models.perplexity`` use;
 - the sliding-window machinery of the convolution and pooling layers: ``output_size``, the input
   checks and layouts, zero and edge padding (``pad_edges``), ``im2col`` and its adjoint ``col2im``.
 
