@@ -119,8 +119,8 @@ def test_missing_section_raises(index, bib):
 
 
 def test_future_chapters_stay_plain_text(index, bib):
-    assert links.FUTURE_SECTIONS == {"4.3", "5", "6", "7"}
-    text = "其他领域（见第 4.3 节）；第 5–7 章介绍工具、展望与常见问题；第 6 章。"
+    assert links.FUTURE_SECTIONS == {"5", "6", "7"}
+    text = "框架见第 5 章（5.2 节）；第 5–7 章介绍工具、展望与常见问题；第 6 章。"
     assert convert(text, index, bib) == text
 
 
