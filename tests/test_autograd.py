@@ -6,6 +6,7 @@ Python's recursion limit; a new operation added through the registration point; 
 import doctest
 import sys
 import threading
+import warnings
 import zlib
 
 import numpy as np
@@ -171,6 +172,27 @@ def test_gradient_matches_central_differences_and_torch_autograd(case, device):
     numeric = central_differences(objective, arrays)
     for i, g in enumerate(numeric):
         np.testing.assert_allclose(ours[f"input {i}"], g, rtol=1e-6, atol=1e-7, err_msg=f"{name}, input {i}")
+
+
+def test_pow_0_has_gradient_0_also_at_0_as_in_pytorch(device):
+    x = leaf([0.0, 2.0], device)
+    (x ** 0).sum().backward()
+    tx = torch.tensor([0.0, 2.0], requires_grad=True)
+    (tx ** 0).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), tx.grad.numpy())
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 0.0])
+
+
+def test_sigmoid_log_softmax_and_cross_entropy_stay_finite_far_out(device):
+    logits = np.array([[1000.0, 0.0, -1000.0], [-5e4, 5e4, 5e4]])
+    z = leaf(logits, device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in exp
+        (z.sigmoid().sum() + A.cross_entropy(z, to_device(np.array([2, 0]), device))).backward()
+    tz = torch.tensor(logits, requires_grad=True)
+    (tz.sigmoid().sum() + TF.cross_entropy(tz, torch.tensor([2, 0]))).backward()
+    assert np.isfinite(to_numpy(z.grad)).all()
+    assert_close({"z": to_numpy(z.grad)}, {"z": tz.grad.numpy()}, "float64", "far-out logits")
 
 
 def test_every_registered_operation_has_a_gradient_case():
