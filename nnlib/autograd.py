@@ -524,7 +524,8 @@ def permute(x, dims):
 
 def transpose(x, dim0, dim1):
     """x with axes ``dim0`` and ``dim1`` swapped, as ``torch.transpose``."""
-    ((dim0,), (dim1,)), order = (_dims(x, d, "transpose") for d in (dim0, dim1)), list(range(x.ndim))
+    (dim0,), (dim1,) = _dims(x, dim0, "transpose"), _dims(x, dim1, "transpose")
+    order = list(range(x.ndim))
     order[dim0], order[dim1] = order[dim1], order[dim0]
     return permute(x, order)
 
