@@ -27,7 +27,8 @@ array([2., 4., 6.])
 receives the *arrays* of its Tensor arguments (NumPy arrays or torch tensors; any other argument as
 it was passed) and returns its result together with its vjp: ``vjp(g)``, given g = ∂J/∂result,
 returns ∂J/∂argument for each positional argument in order (a single array when there is one;
-trailing arguments that are not tensors, such as ``dim``, may be left out). For y = x³:
+trailing arguments that are not tensors, such as ``dim``, may be left out). The vjp must not
+change g in place: the same array may be handed to several inputs. For y = x³:
 
 >>> from nnlib.autograd import operation
 >>> @operation
