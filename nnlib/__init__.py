@@ -12,14 +12,14 @@ Generator(PCG64) at ...
 ((4, 1), (4, 2), (8, 2))
 """
 
-from . import diagnostics, errors, gradcheck, nn
+from . import autograd, diagnostics, errors, gradcheck, nn
 from ._version import __version__
 from .backend import (available_devices, best_device, cpu_threads, device_of, set_cpu_threads, to_device,
                       to_numpy)
 from .rng import manual_seed
 
 __all__ = [
-    "__version__", "nn", "gradcheck", "diagnostics", "errors",
+    "__version__", "nn", "autograd", "gradcheck", "diagnostics", "errors",
     "manual_seed", "best_device", "available_devices", "device_of", "to_device", "to_numpy",
     "cpu_threads", "set_cpu_threads",
 ]
