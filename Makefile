@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python bench/rnn.py
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/widgets.py
+	$(BIN)/python bench/chapters.py
 
 clean:
 	rm -rf _build

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-SCRIPTS = ("mlp.py", "convnet.py", "rnn.py", "attention.py", "threads.py", "widgets.py")
+SCRIPTS = ("mlp.py", "convnet.py", "rnn.py", "attention.py", "threads.py", "widgets.py", "chapters.py")
 
 
 def load_harness():
@@ -106,3 +106,33 @@ def test_busy_process_runs_in_its_own_session_until_the_block_ends():
         assert hog.poll() is None
         assert os.getsid(hog.pid) == hog.pid != os.getsid(0)
     assert hog.poll() is not None
+
+
+def load_bench_script(name):
+    """bench/<name>.py as a module, importable beside its harness (as ``python bench/x.py`` runs)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def test_chapter_table_covers_every_chapter_in_book_order():
+    chapters = load_bench_script("chapters")
+    names = chapters.toc_chapters()
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "chapters").glob("*.md"))
+    assert names.index("ch01_background") < names.index("ch04_3_applications")
+
+
+def test_chapter_table_reads_cell_timing_that_nbclient_records():
+    import nbformat
+
+    chapters = load_bench_script("chapters")
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:01.250Z",
+                                  "shell.execute_reply": "2026-01-01T00:00:03.000Z"}
+    assert chapters.cell_seconds(cell) == pytest.approx(1.75)
+    assert chapters.cell_seconds(nbformat.v4.new_code_cell("y = 2")) == 0.0  # not executed
