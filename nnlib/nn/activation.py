@@ -156,6 +156,26 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+def _explicit_dim(name, dim):
+    """The ``dim`` of Softmax/LogSoftmax: an integer; PyTorch's implicit ``dim=None`` is refused."""
+    if dim is None:
+        raise UnsupportedError(f"{name}: dim=None (PyTorch's deprecated implicit choice of dimension) is "
+                               f"not implemented in nnlib; pass the dimension to normalise over, e.g. "
+                               f"{name}(dim=-1)")
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise ValueError(f"{name}: dim must be an integer (e.g. dim=-1), got {dim!r}")
+    return dim
+
+
+def _check_dim_fits(layer, x):
+    """``x`` if ``layer.dim`` is one of its dimensions (a 0-d input counts as one entry)."""
+    rank = max(x.ndim, 1)
+    if not -rank <= layer.dim < rank:
+        raise ShapeError(f"{type(layer).__name__}(dim={layer.dim}) does not fit an input with {x.ndim} "
+                         f"dimension(s), shape {tuple(x.shape)}: expected dim in [{-rank}, {rank - 1}]")
+    return x
+
+
 class Softmax(Module):
     """softmax(x)_i = e^(x_i) / Σ_j e^(x_j) along ``dim``.
 
@@ -169,20 +189,10 @@ class Softmax(Module):
 
     def __init__(self, dim=None):
         super().__init__()
-        if dim is None:
-            raise UnsupportedError("Softmax: dim=None (PyTorch's deprecated implicit choice of dimension) is "
-                                   "not implemented in nnlib; pass the dimension to normalise over, e.g. "
-                                   "Softmax(dim=-1)")
-        if not isinstance(dim, int) or isinstance(dim, bool):
-            raise ValueError(f"Softmax: dim must be an integer (e.g. dim=-1), got {dim!r}")
-        self.dim = dim
+        self.dim = _explicit_dim(type(self).__name__, dim)
 
     def forward(self, input):
-        x = self.check_input(input)
-        rank = max(x.ndim, 1)
-        if not -rank <= self.dim < rank:
-            raise ShapeError(f"Softmax(dim={self.dim}) does not fit an input with {x.ndim} dimension(s), "
-                             f"shape {tuple(x.shape)}: expected dim in [{-rank}, {rank - 1}]")
+        x = _check_dim_fits(self, self.check_input(input))
         xp = backend.namespace(x)
         z = x if x.ndim else xp.reshape(x, (1,))  # a 0-d input: one entry
         e = xp.exp(z - xp.max(z, axis=self.dim, keepdims=True))  # subtracting the max avoids overflow
@@ -216,20 +226,10 @@ class LogSoftmax(Module):
 
     def __init__(self, dim=None):
         super().__init__()
-        if dim is None:
-            raise UnsupportedError("LogSoftmax: dim=None (PyTorch's deprecated implicit choice of dimension) "
-                                   "is not implemented in nnlib; pass the dimension to normalise over, e.g. "
-                                   "LogSoftmax(dim=-1)")
-        if not isinstance(dim, int) or isinstance(dim, bool):
-            raise ValueError(f"LogSoftmax: dim must be an integer (e.g. dim=-1), got {dim!r}")
-        self.dim = dim
+        self.dim = _explicit_dim(type(self).__name__, dim)
 
     def forward(self, input):
-        x = self.check_input(input)
-        rank = max(x.ndim, 1)
-        if not -rank <= self.dim < rank:
-            raise ShapeError(f"LogSoftmax(dim={self.dim}) does not fit an input with {x.ndim} dimension(s), "
-                             f"shape {tuple(x.shape)}: expected dim in [{-rank}, {rank - 1}]")
+        x = _check_dim_fits(self, self.check_input(input))
         xp = backend.namespace(x)
         y = log_softmax(x if x.ndim else xp.reshape(x, (1,)), self.dim)  # a 0-d input: one entry
         self.save_for_backward(y)
