@@ -9,7 +9,7 @@ import nnlib
 from nnlib import gradcheck as gc
 from nnlib import nn
 from nnlib.errors import DeviceError, DTypeError, ShapeError, UnsupportedError
-from nnlib.nn.sparse import index_add_rows
+from nnlib.nn.sparse import MAX_PASSES, index_add_rows
 
 torch = pytest.importorskip("torch")
 
@@ -68,6 +68,30 @@ def test_index_add_rows_numpy_and_torch_agree():
     got_t = index_add_rows(xpt, (60, 3), torch.as_tensor(ids), torch.as_tensor(values))
     np.testing.assert_allclose(got_np, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got_t.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_index_add_rows_rare_repeats_sum_in_input_order_as_index_add():
+    # Ids repeating at most MAX_PASSES times take the pass-per-occurrence way: its float32 sums
+    # run in input order, so they equal torch's index_add_ (and np.add.at) bit for bit.
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 400, 300)
+    assert 1 < np.bincount(ids).max() <= MAX_PASSES
+    values = rng.standard_normal((300, 5), dtype=np.float32)
+    expected = torch.zeros(400, 5).index_add_(0, torch.as_tensor(ids), torch.as_tensor(values)).numpy()
+    np.testing.assert_array_equal(index_add_rows(np, (400, 5), ids, values), expected)
+    sequential = np.zeros((400, 5), dtype=np.float32)
+    np.add.at(sequential, ids, values)
+    np.testing.assert_array_equal(index_add_rows(np, (400, 5), ids, values), sequential)
+
+
+def test_index_add_rows_frequent_repeats():
+    # An id occurring more than MAX_PASSES times: the sort-and-reduce way, the same sums.
+    ids = np.array([3, 1, 3, 3, 0, 3, 3, 3, 3, 3, 3, 3, 1])
+    assert np.bincount(ids).max() > MAX_PASSES
+    values = np.arange(26, dtype=np.float64).reshape(13, 2)
+    expected = np.zeros((5, 2))
+    np.add.at(expected, ids, values)
+    np.testing.assert_array_equal(index_add_rows(np, (5, 2), ids, values), expected)
 
 
 def test_gradcheck_with_central_differences():

@@ -275,7 +275,7 @@ class RNNBase(Module):
         t, n, d = x.shape
         proj = xp.reshape(x, (t * n, d)) @ w_ih.T
         if bias is not None:
-            proj = proj + bias
+            proj += bias  # in place: proj is a fresh array, and (T·N, G·H) temporaries are not small
         return xp.reshape(proj, (t, n, proj.shape[1]))
 
     def _accumulate(self, xp, suffix, x, h_prev, d_pre_ih, d_pre_hh):
@@ -418,7 +418,8 @@ class LSTM(RNNBase):
         # halved pre-activation, m = (½, ½, 1, ½) and b = (½, ½, 0, ½) per gate block.
         m = self._gate_vector(xp, x, (0.5, 0.5, 1.0, 0.5))
         b = self._gate_vector(xp, x, (0.5, 0.5, 0.0, 0.5))
-        u_in = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh) * m
+        u_in = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh)
+        u_in *= m
         w_hh_t = self._transposed(xp, w_hh * m[:, None])
         acts = self._empty(xp, x, (t_len, n, 4 * hid))           # [i f g o] of every step
         hs = self._empty(xp, x, (t_len + 1, n, w_hh.shape[1]))   # h_0 … h_T (size P with proj_size)
@@ -455,7 +456,8 @@ class LSTM(RNNBase):
         hid = self.hidden_size
         # The gate derivatives of all steps at once: σ' = s(1 − s) for i, f, o and tanh' = 1 − g²
         # for g. Each step then multiplies its slice in place by the upstream factors.
-        da = acts * (1 - acts)
+        da = 1 - acts
+        da *= acts                                               # s(1 − s), one temporary fewer
         g_all = acts[:, :, 2 * hid:3 * hid]
         da[:, :, 2 * hid:3 * hid] = 1 - g_all * g_all
         dc_dh = acts[:, :, 3 * hid:] * (1 - tanh_cs * tanh_cs)   # ∂h_t/∂c_t = o ⊙ (1 − tanh² c_t)

@@ -9,20 +9,43 @@ from .functional import check_bool, check_positive_int, check_supported
 from .module import Module, Parameter
 
 
+MAX_PASSES = 8  # index_add_rows adds occurrence by occurrence while no id repeats more often
+
+
 def index_add_rows(xp, shape, ids, values):
     """A zero array of ``shape`` with ``values[j]`` added into row ``ids[j]`` (repeats add up).
 
     The array API has no scatter-add, so this one operation is written per backend: torch's
-    ``index_add_``, and for NumPy a sort followed by ``np.add.reduceat`` over runs of equal ids
-    (exact sums, and much faster than ``np.add.at`` for rows).
+    ``index_add_``, and for NumPy one of two exact ways, whichever suits the ids:
+
+    - by occurrence: pass r adds the r-th occurrence of every id, ``out[ids_r] += values_r``,
+      where the ids of one pass are distinct, so fancy indexing adds each once. The sums run
+      in input order, as ``index_add_`` does (the same floats). Fast while ids repeat rarely
+      (language-model batches over a large vocabulary, recommender batches): at most
+      ``MAX_PASSES`` passes.
+    - by runs: a stable sort, then ``np.add.reduceat`` over each run of equal ids. Its cost
+      grows with the number of distinct ids, not with the repeats: the choice for small
+      vocabularies (characters), where one id occurs hundreds of times.
     """
     out = xp.zeros(shape, dtype=values.dtype, device=backend.native_device(values))
     if backend.is_torch_array(values):
         return out.index_add_(0, ids.long(), values)
+    if ids.shape[0] == 0:
+        return out
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    out[sorted_ids[starts]] = np.add.reduceat(values[order], starts, axis=0)
+    counts = np.diff(np.r_[starts, ids.shape[0]])   # occurrences of each distinct id
+    if counts.max() > MAX_PASSES:
+        out[sorted_ids[starts]] = np.add.reduceat(values[order], starts, axis=0)
+        return out
+    occurrence = np.empty_like(order)               # 0 at an id's first position, 1 at its second …
+    occurrence[order] = np.arange(ids.shape[0]) - np.repeat(starts, counts)
+    by_pass = np.argsort(occurrence, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(occurrence))]
+    for r in range(bounds.shape[0] - 1):
+        rows = by_pass[bounds[r]:bounds[r + 1]]
+        out[ids[rows]] += values[rows]
     return out
 
 
