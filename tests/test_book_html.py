@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -138,7 +139,13 @@ def offline_page(browser, server):
     context.set_default_timeout(120_000)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.blocked, page.errors = blocked, errors
+    # Requests still open, kept here rather than trusting Playwright's "networkidle" (which
+    # timed out on a clean build with nothing visibly pending): a hang then names its request.
+    pending: dict = {}
+    page.on("request", lambda r: pending.__setitem__(id(r), r.url))
+    page.on("requestfinished", lambda r: pending.pop(id(r), None))
+    page.on("requestfailed", lambda r: pending.pop(id(r), None))
+    page.blocked, page.errors, page.pending = blocked, errors, pending
     yield page
     context.close()
 
@@ -186,6 +193,21 @@ OVERFLOWING_CODE = """() => Array.from(document.querySelectorAll('main pre'))
   .map(pre => pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''))"""
 
 
+def wait_until_quiet(page, quiet_ms: int = 500, timeout_s: float = 60.0) -> None:
+    """Wait until no request of the page has been open for ``quiet_ms``; name them if it never is."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # lets Playwright deliver the request events
+        if page.pending:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_ms / 1000:
+            return
+    pytest.fail(f"{page.url}: requests still open after {timeout_s:.0f} s: {sorted(page.pending.values())}")
+
+
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page_renders_offline(offline_page, server, page_path):
     page = offline_page
@@ -220,7 +242,7 @@ def test_page_renders_offline(offline_page, server, page_path):
     wide = page.evaluate(OVERFLOWING_CODE) if page_path != "api" else []
     assert not wide, f"{page_path}: {len(wide)} code block(s) need a horizontal scrollbar, e.g. {wide[0]!r}"
 
-    page.wait_for_load_state("networkidle")
+    wait_until_quiet(page)
     images = page.evaluate(IMAGES)
     broken = [img["src"] for img in images if not (img["complete"] and img["width"] > 0)]
     assert not broken, f"{page_path}: broken images {broken}"
