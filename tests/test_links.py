@@ -118,9 +118,10 @@ def test_missing_section_raises(index, bib):
         convert("第 2 章介绍神经元", index, bib)
 
 
-def test_future_chapters_stay_plain_text(index, bib):
-    assert links.FUTURE_SECTIONS == {"5", "6"}
-    text = "框架见第 5 章（5.2 节）；第 5–6 章介绍工具与展望；第 6 章。"
+def test_future_chapters_stay_plain_text(index, bib, monkeypatch):
+    # The mechanism, whichever chapters the book has written by now.
+    monkeypatch.setattr(links, "FUTURE_SECTIONS", frozenset(["8", "9"]))
+    text = "框架见第 8 章（8.2 节）；第 8–9 章介绍工具与展望；第 9 章。"
     assert convert(text, index, bib) == text
     # chapter 7 is written: a mention is a link, and one the book lacks is an error
     with pytest.raises(links.LinkError, match="the book has no section 7.6"):

@@ -53,10 +53,10 @@ import booktools  # noqa: E402
 SOURCE_SECTIONS = frozenset(
     ["1", "2", "2.1", "2.2", "3", "3.1", "3.2", "3.3", "4", "4.1", "4.2", "4.3", "5", "6", "7"]
 )
-#: Parts of the source document the book has not written yet: 5 工具和资源, 6 总结与展望.
+#: Parts of the source document the book has not written yet: 6 总结与展望.
 #: A mention of one of them (or of a subsection) stays plain text.
 #: Remove a number here when its chapter is written: its mentions then become links.
-FUTURE_SECTIONS = frozenset(["5", "6"])
+FUTURE_SECTIONS = frozenset(["6"])
 
 
 class LinkError(ValueError):
