@@ -335,7 +335,7 @@ def test_deep_copies_keep_nothing_shared():
     (dict(dropout=2.0), ValueError, "dropout must be a probability in [0, 1], got 2.0"),
     (dict(norm_first="no"), TypeError, "norm_first must be True or False, got 'no'"),
     (dict(layer_norm_eps=-1.0), ValueError, "eps must be non-negative, got -1.0"),
-], ids=str)
+], ids=lambda v: re.sub(r" at 0x[0-9a-f]+", "", str(v)))  # same id in every process (xdist)
 def test_layer_argument_errors(kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):
         nn.TransformerEncoderLayer(**{"d_model": 4, "nhead": 2, **kwargs})
