@@ -274,9 +274,9 @@ class TransformerLanguageModel(Module):
     def attention_maps(self, x):
         """The attention weights of every layer for ids ``x`` (N, T): a list of ``num_layers``
         arrays (N, nhead, T, T), row t of a head being how much position t takes from each
-        position ≤ t. Runs forward only (in eval mode, dropout has no effect there); like
-        ``RNNLanguageModel.generate`` it overwrites what a training forward saved, so call it
-        between training steps."""
+        position ≤ t. With ``dropout`` > 0, call ``eval()`` first: in training mode the weights
+        returned are the dropped-out ones. Runs forward only; like ``RNNLanguageModel.generate``
+        it overwrites what a training forward saved, so call it between training steps."""
         self._check_ids(x, None)
         mask = self.causal_mask(x.shape[1])
         h = self.position(self.embed(x))
