@@ -1,12 +1,16 @@
 """Models of the source document, rebuilt from nnlib layers with the document's attribute names,
-so that the weights of the document's PyTorch models (``nnlib.torch_models``) load into them unchanged."""
+so that the weights of the document's PyTorch models (``nnlib.torch_models``) load into them unchanged;
+and the book's two character-level language models, recurrent (``RNNLanguageModel``) and causal
+Transformer (``TransformerLanguageModel``), which share one interface (``perplexity`` reads both)."""
 
 import math
 
 from . import backend
-from .errors import ShapeError
-from .nn import GRU, LSTM, RNN, Conv2d, Embedding, Linear, MaxPool2d, Module, ReLU
+from .errors import DTypeError, ShapeError
+from .nn import (GRU, LSTM, RNN, Conv2d, Embedding, LayerNorm, Linear, MaxPool2d, Module, ReLU,
+                 SinusoidalPositionalEncoding, TransformerEncoder, TransformerEncoderLayer)
 from .nn.functional import log_softmax
+from .nn.transformer import generate_square_subsequent_mask
 
 
 class ConvNet(Module):
@@ -193,6 +197,98 @@ class RNNLanguageModel(Module):
             ids.append(nxt)
             logits, state = self(backend.to_device(np.asarray([[nxt]], dtype=np.int64), device), state)
         return ids
+
+
+class TransformerLanguageModel(Module):
+    """A causal (decoder-only) Transformer that predicts the next token at every step, built from
+    nnlib layers; the attention counterpart of :class:`RNNLanguageModel`::
+
+        embed:    Embedding(vocab_size, d_model)                ids (N, T) → (N, T, d_model)
+        position: SinusoidalPositionalEncoding(d_model, max_len, batch_first=True)    + PE
+        encoder:  TransformerEncoder(num_layers pre-norm TransformerEncoderLayer(d_model, nhead,
+                  dim_feedforward, dropout, activation, batch_first=True, norm_first=True),
+                  norm=LayerNorm(d_model))                      with the causal mask
+        fc:       Linear(d_model, vocab_size)                   → logits (N, T, vocab_size)
+
+    The causal mask (``generate_square_subsequent_mask(T)``) lets position t attend to positions
+    ≤ t only, so logits[:, t] depends on ids[:, :t + 1] and nothing later: one forward pass gives
+    T next-token predictions, each from its own prefix. ``dim_feedforward`` defaults to
+    4·``d_model``; ``max_len`` bounds T (the positional-encoding table).
+
+    ``forward(x, state=None)`` returns ``(logits, None)``: the interface of
+    :class:`RNNLanguageModel`, so that :func:`perplexity` and one training loop serve both. A
+    Transformer keeps no state between windows — each window is read on its own, its context is
+    the window — so ``state`` must be ``None``. ``backward(δ)`` or ``backward((δ, None))`` runs fc,
+    the encoder (every layer, the final LayerNorm), the positional encoding (the identity) and the
+    embedding backward, filling every parameter's ``.grad``; it returns ``(None, None)`` (token ids
+    have no gradient, and there is no state).
+    """
+
+    def __init__(self, vocab_size, d_model, nhead, num_layers=1, dim_feedforward=None, dropout=0.0,
+                 activation="relu", max_len=512, *, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        dim_feedforward = 4 * d_model if dim_feedforward is None else dim_feedforward
+        self.embed = Embedding(vocab_size, d_model, **kw)
+        self.position = SinusoidalPositionalEncoding(d_model, max_len, batch_first=True)
+        layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation,
+                                        batch_first=True, norm_first=True, **kw)
+        self.encoder = TransformerEncoder(layer, num_layers, norm=LayerNorm(d_model, **kw),
+                                          enable_nested_tensor=False)
+        self.fc = Linear(d_model, vocab_size, **kw)
+
+    def _check_ids(self, x, state):
+        if state is not None:
+            raise ValueError(f"TransformerLanguageModel: a Transformer keeps no state between windows, so "
+                             f"state must be None, got {type(state).__name__}")
+        if not backend.is_array(x) or backend.dtype_name(x) not in ("int32", "int64"):
+            kind = backend.dtype_name(x) if backend.is_array(x) else type(x).__name__
+            raise DTypeError(f"TransformerLanguageModel: x must be an int64 (or int32) array of token ids, "
+                            f"got {kind}")
+        max_len = self.position.max_len
+        if x.ndim != 2 or not 1 <= x.shape[1] <= max_len:
+            raise ShapeError(f"TransformerLanguageModel: x must have shape (N, T) with 1 ≤ T ≤ max_len = "
+                             f"{max_len}, got {tuple(x.shape)}")
+
+    def causal_mask(self, length):
+        """The (length, length) additive causal mask on the model's device, in its dtype."""
+        weight = self.embed.weight
+        return generate_square_subsequent_mask(length, device=weight.device, dtype=weight.dtype)
+
+    def forward(self, x, state=None):
+        self._check_ids(x, state)
+        h = self.position(self.embed(x))
+        h = self.encoder(h, mask=self.causal_mask(x.shape[1]), is_causal=True)
+        self.save_for_backward()
+        return self.fc(h), None
+
+    def backward(self, grad_output):
+        grad_logits, grad_state = _split_grad(grad_output)
+        if grad_state is not None:
+            raise ValueError("TransformerLanguageModel: there is no state, so its gradient must be None")
+        self.saved_for_backward((grad_logits, None))
+        delta = self.encoder.backward(self.fc.backward(grad_logits))[0]
+        self.embed.backward(self.position.backward(delta))
+        return None, None
+
+    def attention_maps(self, x):
+        """The attention weights of every layer for ids ``x`` (N, T): a list of ``num_layers``
+        arrays (N, nhead, T, T), row t of a head being how much position t takes from each
+        position ≤ t. With ``dropout`` > 0, call ``eval()`` first: in training mode the weights
+        returned are the dropped-out ones. Runs forward only; like ``RNNLanguageModel.generate``
+        it overwrites what a training forward saved, so call it between training steps."""
+        self._check_ids(x, None)
+        mask = self.causal_mask(x.shape[1])
+        h = self.position(self.embed(x))
+        maps = []
+        for layer in self.encoder.layers:
+            a = layer.norm1(h)                     # pre-norm: attention reads LN₁(h)
+            maps.append(layer.self_attn(a, a, a, attn_mask=mask, need_weights=True,
+                                        average_attn_weights=False)[1])
+            h = layer(h, src_mask=mask, is_causal=True)
+        if self._saved is not None:                # a backward now would mix two forward passes
+            self.pop_saved()
+        return maps
 
 
 def perplexity(model, streams, seq_len):
