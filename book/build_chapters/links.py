@@ -30,7 +30,7 @@ begins, its first section. Not links:
 - mentions of the source document (``SOURCE_SECTIONS``): directly after 源文档 ("源文档 2.1 节",
   "源文档的 3.1 节", "源文档在第 5 节"), and the one- or two-level numbers that follow such a
   mention in the same sentence ("源文档 2.1 节写 …，3.1 节写 …") unless 本书 comes in between;
-- sections the book has not written yet (``FUTURE_SECTIONS``), e.g. "第 5 章";
+- sections the book has not written yet (``FUTURE_SECTIONS``), e.g. "第 8 章" if it were listed;
 - lists and ranges ("第 2、3 章", "第 5–7 章"), which are only checked;
 - anything inside code, math, HTML tags, existing links and headings.
 
@@ -53,10 +53,10 @@ import booktools  # noqa: E402
 SOURCE_SECTIONS = frozenset(
     ["1", "2", "2.1", "2.2", "3", "3.1", "3.2", "3.3", "4", "4.1", "4.2", "4.3", "5", "6", "7"]
 )
-#: Parts of the source document the book has not written yet: 6 总结与展望.
+#: Parts of the source document the book has not written yet (none now: every chapter exists).
 #: A mention of one of them (or of a subsection) stays plain text.
 #: Remove a number here when its chapter is written: its mentions then become links.
-FUTURE_SECTIONS = frozenset(["6"])
+FUTURE_SECTIONS = frozenset()
 
 
 class LinkError(ValueError):
