@@ -42,8 +42,10 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# One worker per core, at most 4 (each imports torch); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
 test-unit: setup
-	$(PYTEST) --ignore=tests/test_book_html.py
+	$(PYTEST) -n $(TEST_WORKERS) --maxprocesses 4 --ignore=tests/test_book_html.py
 
 # Every cell of every chapter runs; cells tagged nbval-check-output are compared with
 # their stored outputs (timings, addresses sanitised by book/nbval_sanitize.cfg).
