@@ -16,10 +16,6 @@ The columns are built with a loop over the kh·kw kernel *offsets* (u, v), each 
 strided slice of the whole batch — never a loop over pixels — using only array-API operations,
 so the same code runs on NumPy and on torch tensors (CPU or GPU).
 
-For a layer with few input channels on torch's CPU backend (chapter 4.1's first layer sees
-the 3 colour channels) the same sum is grouped the other way round, offset by offset — see
-``conv_by_offsets``: no cols, and the products need no copy of the input.
-
 ``Conv1d`` (audio, time series) is the same computation on an image of height 1: a (N, C, L)
 signal is viewed as (N, C, 1, L) and its (O, C, k) weight as (O, C, 1, k), without copies.
 
@@ -34,78 +30,11 @@ import math
 from .. import backend
 from . import init
 from .functional import (check_bool, check_positive_int, check_sliding_input, col2im, im2col,
-                         image_batch_view, ntuple, original_layout, output_size, pad_channels_first, pad_edges,
-                         pad_edges_adjoint)
+                         image_batch_view, ntuple, original_layout, output_size, pad_edges, pad_edges_adjoint)
 from .module import Module, Parameter
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 NO_PADDING = ((0, 0), (0, 0))
-# Up to this many input channels a stride-1 layer on torch's CPU backend sums one product per
-# kernel offset (conv_by_offsets) instead of building cols. Chapter 4.1's ConvNet, batch 64,
-# forward + weight gradient: conv1 (3 channels, 32×32) about 11 → 17 ms
-# with im2col, conv2 (6 channels, 14×14) 4.2 ms by offsets against 3.4 with im2col. NumPy keeps
-# im2col: its matmul cannot add into an existing result, and the extra pass per offset loses.
-OFFSET_SUM_MAX_CHANNELS = 4
-
-
-def conv_by_offsets(x, weight, padding, out_hw, dilation):
-    """The stride-1 convolution of an (N, C, H, W) torch CPU batch as a sum over kernel offsets.
-
-    The chapter's formula Y = W_mat @ cols sums over the rows (c, u, v) of cols. Grouped by
-    offset (u, v), it is Σ_{u,v} W[:, :, u, v] @ (the input shifted by (u, v)): kh·kw products
-    of an (O, C) matrix with a (C, N·H·W) one. Flattened to x_flat = (C, N·Hp·Wp) (channels
-    first, the padded images one after the other), shifting by (u, v) is taking the columns from
-    s = u·d·Wp + v·d on: a slice, not a copy. Each product is added into y by the BLAS itself
-    (``addmm_``). Output positions (n, i, j) with i ≥ OH or j ≥ OW read across an image's edge
-    and are dropped. Returns y as (O, N, OH, OW) (a strided view) and x_flat for the backward.
-    """
-    c, o = x.shape[1], weight.shape[0]
-    xc = pad_channels_first(x.permute(1, 0, 2, 3), padding)        # (C, N, Hp, Wp)
-    n, hp, wp = xc.shape[1:]
-    x_flat = xc.reshape(c, n * hp * wp)
-    shifts, length = _offset_shifts(weight.shape[2:], dilation, wp, n * hp * wp)
-    y_flat = x_flat.new_zeros((o, n * hp * wp))
-    for (u, v), s in shifts:
-        y_flat[:, :length].addmm_(weight[:, :, u, v], x_flat[:, s:s + length])
-    return y_flat.reshape(o, n, hp, wp)[:, :, :out_hw[0], :out_hw[1]], x_flat
-
-
-def conv_by_offsets_backward(delta, x_flat, weight, x_shape, padding, dilation, input_grad):
-    """The backward of ``conv_by_offsets`` for δ = ∂J/∂y as (O, N, OH, OW) and an (N, C, H, W)
-    input padded by ``padding``: (∂J/∂W, ∂J/∂x or None).
-
-    δ is written into the (O, N·Hp·Wp) grid of the forward's output positions, zeros where the
-    forward dropped a position. Then per offset, as ∂J/∂W = δ colsᵀ and ∂J/∂cols = W_matᵀ δ
-    grouped by offset: ∂J/∂W[:, :, u, v] = δ_flat · x_flat shifted by s, transposed, and
-    ∂J/∂x_flat shifted by s collects W[:, :, u, v]ᵀ δ_flat — col2im's scatter-add, one slice
-    per offset.
-    """
-    (top, bottom), (left, right) = padding
-    o, n, oh, ow = delta.shape
-    _, c, h, w = x_shape
-    hp, wp = top + h + bottom, left + w + right
-    shifts, length = _offset_shifts(weight.shape[2:], dilation, wp, n * hp * wp)
-    d_grid = delta.new_zeros((o, n, hp, wp))
-    d_grid[:, :, :oh, :ow] = delta
-    d_flat = d_grid.reshape(o, n * hp * wp)[:, :length]
-    d_w = delta.new_empty((*weight.shape[2:], o, c))               # (kh, kw, O, C)
-    for (u, v), s in shifts:
-        d_w[u, v] = d_flat @ x_flat[:, s:s + length].T
-    d_w = d_w.permute(2, 3, 0, 1).contiguous()
-    if not input_grad:
-        return d_w, None
-    d_x_flat = x_flat.new_zeros(x_flat.shape)
-    for (u, v), s in shifts:
-        d_x_flat[:, s:s + length].addmm_(weight[:, :, u, v].T, d_flat)
-    d_x = d_x_flat.reshape(c, n, hp, wp)[:, :, top:top + h, left:left + w]
-    return d_w, d_x.permute(1, 0, 2, 3)
-
-
-def _offset_shifts(kernel, dilation, wp, size):
-    """[((u, v), s)] with s = u·dh·Wp + v·dw, and how many flat positions every shift can read."""
-    (kh, kw), (dh, dw) = kernel, dilation
-    shifts = [((u, v), u * dh * wp + v * dw) for u in range(kh) for v in range(kw)]
-    return shifts, size - shifts[-1][1]
 
 
 class _ConvNd(Module):
@@ -177,11 +106,6 @@ class _ConvNd(Module):
             bound = 1.0 / math.sqrt(fan_in)
             init.uniform_(self.bias, -bound, bound)
 
-    def _sums_by_offsets(self, x):
-        """Whether forward uses ``conv_by_offsets`` instead of im2col (the measured faster case)."""
-        return (self.in_channels <= OFFSET_SUM_MAX_CHANNELS and self.groups == 1 and self._stride == (1, 1)
-                and backend.is_torch_array(x) and x.device.type == "cpu")
-
     def _output_hw(self, h, w):
         who = type(self).__name__
         return tuple(output_size(size, k, s, p, d, who=who, axis=axis)
@@ -204,13 +128,6 @@ class _ConvNd(Module):
         padding = self._padding
         if self.padding_mode != "zeros":  # copies of the input's own edges; im2col then adds no zeros
             x, padding = pad_edges(x, padding, self.padding_mode, who=type(self).__name__), NO_PADDING
-        if self._sums_by_offsets(x):
-            weight = xp.reshape(self.weight.data, (o, -1, *self._kernel))  # (O, C, kh, kw), also for Conv1d
-            y, x_flat = conv_by_offsets(x, weight, padding, (oh, ow), self._dilation)
-            if self.bias is not None:
-                y = y + self.bias.data[:, None, None, None]  # also gathers the strided y into a fresh array
-            self.save_for_backward(None, x_flat, x_shape, tuple(x.shape), batched)
-            return original_layout(xp.permute_dims(y, (1, 0, 2, 3)), batched, self.spatial)
         cols = im2col(x, self._kernel, self._stride, padding, (oh, ow), self._dilation)  # (C·kh·kw, N·OH·OW)
         if self.groups == 1:
             w_mat = xp.reshape(self.weight.data, (o, -1))                                # (O, C·kh·kw)
@@ -224,7 +141,7 @@ class _ConvNd(Module):
             y = xp.reshape(w_mat @ xp.reshape(cols, (g, -1, cols.shape[1])), (o, -1))
         if self.bias is not None:
             y += self.bias.data[:, None]  # in place: y is a fresh array
-        self.save_for_backward(cols, None, x_shape, tuple(x.shape), batched)
+        self.save_for_backward(cols, x_shape, tuple(x.shape), batched)
         # (O, N, OH, OW) viewed as (N, O, OH, OW): no copy. The next layer's im2col wants
         # channels first anyway, so this memory order saves a transpose there.
         y = xp.permute_dims(xp.reshape(y, (o, n, oh, ow)), (1, 0, 2, 3))
@@ -238,24 +155,13 @@ class _ConvNd(Module):
         ``input_grad=False`` is for a first layer, whose input (the data) needs no gradient:
         it skips the col2im, as PyTorch's autograd skips it for an input without requires_grad.
         """
-        cols, x_flat, x_shape, padded_shape, batched = self.saved_for_backward(grad_output)
+        cols, x_shape, padded_shape, batched = self.saved_for_backward(grad_output)
         grad_output = image_batch_view(grad_output, batched, self.spatial)
         xp = backend.namespace(grad_output)
         o, g = self.out_channels, self.groups
         delta = xp.reshape(xp.permute_dims(grad_output, (1, 0, 2, 3)), (o, -1))  # δ: (O, N·OH·OW)
         if self.bias is not None:
             self.bias.accumulate_grad(xp.sum(delta, axis=1))                         # ∂J/∂b = Σ δ
-        if cols is None:  # the forward summed offset by offset
-            padding = self._padding if self.padding_mode == "zeros" else NO_PADDING
-            weight = xp.reshape(self.weight.data, (o, -1, *self._kernel))
-            d_w, d_x = conv_by_offsets_backward(xp.permute_dims(grad_output, (1, 0, 2, 3)), x_flat, weight,
-                                                padded_shape, padding, self._dilation, input_grad)
-            self.weight.accumulate_grad(xp.reshape(d_w, self.weight.shape))
-            if not input_grad:
-                return None
-            if self.padding_mode != "zeros":
-                d_x = pad_edges_adjoint(d_x, x_shape, self._padding, self.padding_mode)
-            return original_layout(d_x, batched, self.spatial)
         if g == 1:
             # ∂J/∂W = δ colsᵀ, computed as (cols δᵀ)ᵀ: the long N·OH·OW axis is then the inner
             # axis of both operands, which NumPy's BLAS call handles several times faster.
