@@ -7,7 +7,7 @@ import torch
 
 import nnlib
 from nnlib import backend
-from nnlib.errors import DeviceError
+from nnlib.errors import DeviceError, DTypeError
 
 
 def test_available_devices_lists_numpy_and_torch_cpu_first():
@@ -71,6 +71,25 @@ def test_device_of_and_dtype_name(device):
     assert nnlib.device_of(x) == device
     assert backend.dtype_name(x) == "float32"
     assert backend.is_array(x) and not backend.is_array([0.0, 0.0])
+
+
+def test_device_dtype_and_namespace_answers_stay_right_when_asked_again():
+    # The answers are looked up by torch.device, dtype object and array type after the first
+    # call: every kind must keep its own answer, in any order.
+    arrays = [np.zeros(2, np.float32), np.zeros(2, ">f8"), np.int64(3), torch.zeros(2, dtype=torch.float64),
+              torch.zeros(2, dtype=torch.int64), np.zeros(2), torch.zeros(2)]
+    expected = ["float32", "float64", "int64", "float64", "int64", "float64", "float32"]
+    for _ in range(2):
+        assert [backend.dtype_name(a) for a in arrays] == expected
+        assert [nnlib.device_of(a) for a in arrays] == ["numpy"] * 3 + ["cpu"] * 2 + ["numpy", "cpu"]
+        assert backend.namespace(arrays[0]) is not backend.namespace(arrays[3])
+        assert backend.namespace(arrays[0]) is backend.namespace(arrays[5])
+        assert backend.namespace(arrays[3]) is backend.namespace(arrays[6])
+    with pytest.raises(DeviceError, match="different devices"):  # after single-array calls, too
+        backend.namespace(np.ones(2), torch.ones(2))
+    for _ in range(2):  # a non-array is refused on every call, not remembered
+        with pytest.raises(DTypeError, match="got list"):
+            backend.namespace([1.0])
 
 
 @pytest.mark.parametrize("spec, expected", [

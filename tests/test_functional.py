@@ -54,6 +54,16 @@ def test_log_softmax_rejects_a_dim_outside_the_input_and_non_arrays():
         log_softmax([1.0, 2.0], dim=0)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_positive_part_and_step_of_are_relu_and_its_derivative_keeping_nan(device, dtype):
+    x = np.array([-2.0, -0.0, 0.0, 0.25, 3.0, np.nan], dtype=dtype)
+    x_dev = to_device(x, device)
+    y = F.positive_part(x_dev)
+    assert y.dtype == x_dev.dtype
+    np.testing.assert_array_equal(to_numpy(y), torch.relu(torch.as_tensor(x)).numpy())
+    np.testing.assert_array_equal(to_numpy(F.step_of(y)), [0.0, 0.0, 0.0, 1.0, 1.0, np.nan])
+
+
 def test_flags_must_be_bools():
     assert F.check_bool(np.bool_(True), "batch_first", "LSTM") is True
     for bad in ("False", 0, 1, None):

@@ -10,7 +10,7 @@ import math
 
 from .. import backend
 from ..errors import ShapeError, UnsupportedError
-from .functional import check_bool, check_supported, keep_array, log_softmax, step_of
+from .functional import check_bool, check_supported, keep_array, log_softmax, positive_part, step_of
 from .module import Module
 
 
@@ -60,7 +60,7 @@ class ReLU(Module):
 
     def forward(self, input):
         x = self.check_input(input)
-        y = keep_array(backend.namespace(x).clip(x, min=0))
+        y = keep_array(positive_part(x))
         self.save_for_backward(y)
         return y
 
@@ -87,14 +87,13 @@ class LeakyReLU(Module):
 
     def forward(self, input):
         x = self.check_input(input)
-        xp = backend.namespace(x)
-        positive_part = keep_array(xp.clip(x, min=0))
-        self.save_for_backward(positive_part)
-        return keep_array(positive_part + self.negative_slope * (x - positive_part))
+        positive = keep_array(positive_part(x))
+        self.save_for_backward(positive)
+        return keep_array(positive + self.negative_slope * (x - positive))
 
     def backward(self, grad_output):
-        (positive_part,) = self.saved_for_backward(grad_output)
-        is_positive = step_of(positive_part)  # 1 where x > 0, else 0
+        (positive,) = self.saved_for_backward(grad_output)
+        is_positive = step_of(positive)  # 1 where x > 0, else 0
         return keep_array(grad_output * (self.negative_slope + (1 - self.negative_slope) * is_positive))
 
     def extra_repr(self):
