@@ -73,6 +73,14 @@ def test_citation_becomes_an_author_year_link(index, bib):
                    "梯度就能传到第一层。")
 
 
+def test_every_bibliography_entry_has_an_author_and_a_year(bib):
+    """A citation reads "（作者，年份）": an entry without a year shows "n.d." on the page."""
+    no_year = sorted(key for key, entry in bib.entries.items() if not entry.fields.get("year"))
+    assert not no_year, f"references.bib: give these entries a year: {no_year}"
+    for key in bib.entries:
+        bib.authors(key)  # raises LinkError naming an entry without author or editor
+
+
 def test_citation_author_forms(bib):
     assert bib.authors("rosenblatt1958perceptron") == "Rosenblatt"  # one author
     assert bib.authors("mcculloch1943logical") == "McCulloch 与 Pitts"  # two
