@@ -31,11 +31,12 @@ book: setup _build/.nnlib-stamp
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 
 # In this order, also under `make -j`: the browser test reads the book `book` has just built.
+# nbval and the book build each execute every chapter in one kernel at a time, so they run side
+# by side (a core each; output grouped per target); checked outputs do not depend on the load.
 test: setup
 	$(MAKE) lint
 	$(MAKE) test-unit
-	$(MAKE) test-notebooks
-	$(MAKE) book
+	$(MAKE) -j2 --output-sync=target test-notebooks book
 	$(MAKE) test-browser
 
 # ruff: pyproject.toml [tool.ruff]; chapter cells are checked in the notebooks built from chapters/*.md.

@@ -703,8 +703,31 @@ def _process_bases(app, name, obj, options, bases) -> None:
     bases[:] = new
 
 
+class _LatinTerms(set):
+    """A set that takes ``list.extend``: what Sphinx's Chinese search appends its Latin words to."""
+
+    extend = set.update
+
+
+def _chinese_search_language():
+    """Sphinx's Chinese search (jieba) with its memory of Latin words kept in a set.
+
+    Upstream (sphinx/search/zh.py) appends every page's Latin words to one list and tests each
+    word it stems for membership in that list: quadratic in the size of the book. Here that was
+    2½ of the build's 5½ minutes; with a set the index written is the same."""
+    from sphinx.search.zh import SearchChinese
+
+    class SearchChineseLatinSet(SearchChinese):
+        def init(self, options):
+            super().init(options)
+            self.latin_terms = _LatinTerms()
+
+    return SearchChineseLatinSet
+
+
 def setup(app):
     _register_citation_style()  # before sphinxcontrib-bibtex looks the style up (builder-inited)
+    app.add_search_language(_chinese_search_language())
     app.connect("source-read", _source_read)
     app.connect("env-purge-doc", _purge_section_refs)
     app.connect("env-merge-info", _merge_section_refs)
