@@ -15,7 +15,7 @@ import numpy as np
 
 from . import backend
 from .errors import DTypeError
-from .rng import manual_seed
+from .rng import seed_nnlib
 
 
 # --- the objective ----------------------------------------------------------------------------
@@ -48,7 +48,7 @@ def _tree_to(tree, device):
 
 
 def _objective(module, inputs, loss, projection, seed):
-    manual_seed(seed)
+    seed_nnlib(seed)
     out = module(*inputs)
     if loss is not None:
         criterion, target = loss
@@ -85,7 +85,7 @@ def analytic_gradients(module, inputs, *, loss=None, seed=0):
     """
     inputs = _as_tuple(inputs)
     module.zero_grad()
-    manual_seed(seed)
+    seed_nnlib(seed)
     out = module(*inputs)
     if loss is not None:
         criterion, target = loss
@@ -119,7 +119,7 @@ def numerical_gradients(module, inputs, *, loss=None, eps=1e-6, seed=0):
     """
     inputs = list(_as_tuple(inputs))
     _require_float64(module, inputs)
-    manual_seed(seed)
+    seed_nnlib(seed)
     projection = _projection(module(*inputs), seed)  # R depends only on the output's shape
 
     def evaluate():

@@ -113,6 +113,28 @@ def test_gradcheck_leaves_parameters_and_inputs_as_they_were(device):
     assert model.weight.device == device and model.weight.dtype == "float64"
 
 
+def test_gradcheck_reseeds_nnlib_before_every_evaluation_and_leaves_torch_alone(device):
+    """A dropout mask is drawn anew in every forward pass: the check passes only if each evaluation
+    draws the same one (nnlib's generator reseeded); torch's generator is not nnlib's to reset."""
+    nnlib.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5, dtype="float64"), nn.Dropout(0.5)).to(device)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    assert gc.gradcheck(model, _x((4, 3), device)).passed
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_seed_nnlib_seeds_nnlibs_generator_only():
+    torch.manual_seed(1)
+    expected = torch.rand(2)
+    torch.manual_seed(1)
+    first = nnlib.rng.seed_nnlib(7).random(3)
+    np.testing.assert_array_equal(nnlib.rng.seed_nnlib(7).random(3), first)
+    assert torch.equal(torch.rand(2), expected)
+    with pytest.raises(ValueError, match="non-negative integer, got -1"):
+        nnlib.rng.seed_nnlib(-1)
+
+
 def test_numerical_gradients_of_a_known_function():
     """J = Σ R ⊙ x² has ∂J/∂x = 2 R x; the central difference is exact for a quadratic."""
     class Square(nn.Module):
