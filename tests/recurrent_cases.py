@@ -40,16 +40,21 @@ def assert_close(ours, theirs, dtype, what):
 
 def check_parity(cell, *, num_layers=1, seq_len=4, batch=2, input_size=3, hidden_size=4, batch_first=False,
                  with_hx=True, flow="both", bias=True, unbatched=False, bidirectional=False, proj_size=0,
-                 dropout=0.0, device="numpy", dtype="float64", seed=0):
+                 dropout=0.0, device="numpy", dtype="float64", seed=0, weight_scale=1.0):
     """Run both layers on the same data and compare outputs and all gradients.
 
     ``flow``: the gradient enters through the output sequence, the final states, or both. With
     ``dropout`` both layers run in eval mode (torch's dropout masks cannot be reproduced).
+    ``weight_scale`` multiplies every weight and bias of both layers (large: saturated gates).
     """
     kw = dict(bias=bias, batch_first=batch_first, bidirectional=bidirectional, dropout=dropout)
     if proj_size:
         kw["proj_size"] = proj_size
     ours, theirs = make_pair(cell, input_size, hidden_size, num_layers, device=device, dtype=dtype, **kw)
+    if weight_scale != 1.0:
+        for p in ours.parameters():
+            p.data[...] = p.data * weight_scale
+        theirs.load_state_dict({k: torch.as_tensor(nnlib.to_numpy(v)) for k, v in ours.state_dict().items()})
     if dropout:
         ours.eval()
         theirs.eval()

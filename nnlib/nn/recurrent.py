@@ -45,6 +45,7 @@ Options, each PyTorch's:
   ∂J/∂W_hr = Σ_t δ_t (o ⊙ tanh c_t)ᵀ.
 """
 
+import functools
 import math
 import numbers
 import warnings
@@ -57,6 +58,15 @@ from ..rng import generator
 from . import init
 from .functional import check_bool, check_positive_int, step_of
 from .module import Module, Parameter
+
+
+@functools.lru_cache(maxsize=64)
+def _gate_pattern(per_gate, hidden_size, dtype, device):
+    """per_gate[j] repeated hidden_size times for each gate block j, made once per size, dtype and
+    device: building LSTM's three of them took about a fifth of a one-token forward pass (text
+    generation calls that once per token). Shared by every caller, so never written to."""
+    values = np.repeat(np.asarray(per_gate, dtype=dtype), hidden_size)
+    return backend.to_device(values, device)
 
 
 def _sigmoid(xp, x):
@@ -299,9 +309,13 @@ class RNNBase(Module):
             getattr(self, f"bias_hh{suffix}").accumulate_grad(xp.sum(da_hh, axis=0))
         return xp.reshape(da_ih @ w_ih, (t, n, x.shape[2]))  # δx_t = W_ihᵀ δa_t: the layer below's ∂J/∂y
 
-    def _transposed(self, xp, w):
-        """A C-ordered copy of wᵀ: BLAS multiplies (N, H) @ (H, G·H) faster from it than from the
-        transposed view, and forward does that T times with the same W_hh."""
+    def _transposed(self, xp, w, steps):
+        """wᵀ for a product that forward repeats ``steps`` times. BLAS multiplies (N, H) @ (H, G·H)
+        faster from a C-ordered copy of wᵀ than from the transposed view, so a loop over T > 1 steps
+        gets the copy; a single step (generating one token at a time) gets the view, since there
+        the copy would cost more than the one product it speeds up."""
+        if steps == 1:
+            return w.T
         out = self._empty(xp, w, (w.shape[1], w.shape[0]))
         out[...] = w.T
         return out
@@ -354,7 +368,7 @@ class RNN(RNNBase):
         a = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh)
         hs = self._empty(xp, x, (t_len + 1, n, self.hidden_size))  # h_0 … h_T
         hs[0] = 0 if init_state is None else init_state[0]
-        w_hh_t = self._transposed(xp, w_hh)
+        w_hh_t = self._transposed(xp, w_hh, t_len)
         for t in range(t_len):
             pre = a[t] + hs[t] @ w_hh_t
             hs[t + 1] = xp.tanh(pre) if self.nonlinearity == "tanh" else xp.clip(pre, min=0)
@@ -413,40 +427,45 @@ class LSTM(RNNBase):
         w_hr = self._projection(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
-        # σ(z) = ½ tanh(z/2) + ½. Halving the rows of i, f, o (exact in floating point) lets one
-        # tanh over all 4H columns serve every gate: [i f g o] = tanh(u) ⊙ m + b, with u the
-        # halved pre-activation, m = (½, ½, 1, ½) and b = (½, ½, 0, ½) per gate block.
-        m = self._gate_vector(xp, x, (0.5, 0.5, 1.0, 0.5))
-        b = self._gate_vector(xp, x, (0.5, 0.5, 0.0, 0.5))
+        # One exponential serves every gate: with r(u) = 1/(1 + e^u),
+        #     σ(z) = r(−z)  (i, f, o)     and     tanh(z) = 1 − 2 r(2z)  (g).
+        # Scaling the rows of W and b by s = (−1, −1, 2, −1) per gate block (exact in floating
+        # point) makes the matmul give u = s ⊙ z, and then [i f g o] = m ⊙ r(u) + b with
+        # m = (1, 1, −2, 1), b = (0, 0, 1, 0). On both backends e^u costs less than tanh.
+        s = self._gate_vector(xp, x, (-1.0, -1.0, 2.0, -1.0))
+        m = self._gate_vector(xp, x, (1.0, 1.0, -2.0, 1.0))
+        b = self._gate_vector(xp, x, (0.0, 0.0, 1.0, 0.0))
         u_in = self._input_projection(xp, x, w_ih, None if b_ih is None else b_ih + b_hh)
-        u_in *= m
-        w_hh_t = self._transposed(xp, w_hh * m[:, None])
+        u_in *= s
+        w_hh_t = self._transposed(xp, w_hh * s[:, None], t_len)
         acts = self._empty(xp, x, (t_len, n, 4 * hid))           # [i f g o] of every step
         hs = self._empty(xp, x, (t_len + 1, n, w_hh.shape[1]))   # h_0 … h_T (size P with proj_size)
         cs = self._empty(xp, x, (t_len + 1, n, hid))             # c_0 … c_T
-        w_hr_t = None if w_hr is None else self._transposed(xp, w_hr)
+        w_hr_t = None if w_hr is None else self._transposed(xp, w_hr, t_len)
         tanh_cs = self._empty(xp, x, (t_len, n, hid))            # tanh(c_1) … tanh(c_T)
         hs[0] = 0 if init_state is None else init_state[0]
         cs[0] = 0 if init_state is None else init_state[1]
-        for t in range(t_len):
-            a = acts[t]
-            a[...] = xp.tanh(u_in[t] + hs[t] @ w_hh_t)           # all four gates: one matmul
-            a *= m
-            a += b
-            i, f, g, o = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid], a[:, 3 * hid:]
-            cs[t + 1] = f * cs[t] + i * g                        # c_t = f ⊙ c_{t−1} + i ⊙ g
-            tanh_cs[t] = xp.tanh(cs[t + 1])
-            if w_hr_t is None:
-                hs[t + 1] = o * tanh_cs[t]                       # h_t = o ⊙ tanh(c_t)
-            else:
-                hs[t + 1] = (o * tanh_cs[t]) @ w_hr_t            # h_t = W_hr (o ⊙ tanh(c_t))
+        # e^u = inf (u beyond ~88 in float32) is harmless: r = 0 is σ(−∞) = 0 and 1 − 2·0 = tanh(∞).
+        with np.errstate(over="ignore"):
+            for t in range(t_len):
+                e = xp.exp(u_in[t] + hs[t] @ w_hh_t)              # all four gates: one matmul
+                e += 1
+                a = acts[t]
+                a[...] = m / e                                    # m ⊙ r(u)
+                a += b
+                i, f, g, o = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid], a[:, 3 * hid:]
+                cs[t + 1] = f * cs[t] + i * g                     # c_t = f ⊙ c_{t−1} + i ⊙ g
+                tanh_cs[t] = xp.tanh(cs[t + 1])
+                if w_hr_t is None:
+                    hs[t + 1] = o * tanh_cs[t]                    # h_t = o ⊙ tanh(c_t)
+                else:
+                    hs[t + 1] = (o * tanh_cs[t]) @ w_hr_t         # h_t = W_hr (o ⊙ tanh(c_t))
         cache = {"x": x, "hs": hs, "cs": cs, "acts": acts, "tanh_cs": tanh_cs}
         return hs[1:], cache, [hs[t_len], cs[t_len]]
 
     def _gate_vector(self, xp, like, per_gate):
-        """A (4H,) vector holding per_gate[j] across gate block j."""
-        values = np.repeat(np.asarray(per_gate, dtype=backend.dtype_name(like)), self.hidden_size)
-        return backend.to_device(values, backend.device_of(like))
+        """A (4H,) vector holding per_gate[j] across gate block j, on like's device and dtype."""
+        return _gate_pattern(per_gate, self.hidden_size, backend.dtype_name(like), backend.device_of(like))
 
     def _layer_backward(self, xp, cache, dy, d_final, suffix):
         x, hs, cs, acts, tanh_cs = cache["x"], cache["hs"], cache["cs"], cache["acts"], cache["tanh_cs"]
@@ -454,13 +473,19 @@ class LSTM(RNNBase):
         w_hr = self._projection(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
-        # The gate derivatives of all steps at once: σ' = s(1 − s) for i, f, o and tanh' = 1 − g²
-        # for g. Each step then multiplies its slice in place by the upstream factors.
+        # Everything that does not depend on the gradients, for all steps at once. The gate
+        # blocks as a (T, N, 4, H) view: index 0…3 = i, f, g, o.
+        gates = xp.reshape(acts, (t_len, n, 4, hid))
+        i, f, g, o = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2], gates[:, :, 3]
         da = 1 - acts
-        da *= acts                                               # s(1 − s), one temporary fewer
-        g_all = acts[:, :, 2 * hid:3 * hid]
-        da[:, :, 2 * hid:3 * hid] = 1 - g_all * g_all
-        dc_dh = acts[:, :, 3 * hid:] * (1 - tanh_cs * tanh_cs)   # ∂h_t/∂c_t = o ⊙ (1 − tanh² c_t)
+        da *= acts                                               # σ' = s(1 − s) for i, f, o ...
+        local = xp.reshape(da, (t_len, n, 4, hid))
+        local[:, :, 2] = 1 - g * g                               # ... and tanh' = 1 − g² for g,
+        local[:, :, 0] *= g                                      # times ∂c_t/∂i = g,
+        local[:, :, 1] *= cs[:-1]                                # ∂c_t/∂f = c_{t−1},
+        local[:, :, 2] *= i                                      # ∂c_t/∂g = i,
+        local[:, :, 3] *= tanh_cs                                # ∂h_t/∂o = tanh(c_t)
+        dc_dh = o * (1 - tanh_cs * tanh_cs)                      # ∂h_t/∂c_t = o ⊙ (1 − tanh² c_t)
         # With proj_size, ∂J/∂W_hr = Σ_t δ_t (o ⊙ tanh c_t)ᵀ needs every δ_t: keep them.
         keep_dh = self.record_hidden_grads or w_hr is not None
         dh_all = self._empty(xp, x, (t_len, n, hs.shape[2])) if keep_dh else None
@@ -473,21 +498,17 @@ class LSTM(RNNBase):
             if dh_all is not None:
                 dh_all[t] = dh
             dm = dh if w_hr is None else dh @ w_hr                # ∂J/∂(o ⊙ tanh c_t) (W_hrᵀ δ_t)
-            a = acts[t]
-            i, f, g = a[:, :hid], a[:, hid:2 * hid], a[:, 2 * hid:3 * hid]
             # ∂J/∂c_t: from h_t = o ⊙ tanh(c_t), plus from c_{t+1} through f_{t+1}
             dc = dm * dc_dh[t] if dc is None else dc + dm * dc_dh[t]
-            d = da[t]                                            # δa_t, pre-activation grads:
-            d[:, :hid] *= dc * g                                 # i: ∂c_t/∂i = g
-            d[:, hid:2 * hid] *= dc * cs[t]                      # f: ∂c_t/∂f = c_{t−1} (= cs[t])
-            d[:, 2 * hid:3 * hid] *= dc * i                      # g: ∂c_t/∂g = i
-            d[:, 3 * hid:] *= dm * tanh_cs[t]                    # o: ∂h_t/∂o = tanh(c_t)
-            dc = dc * f                                          # into c_{t−1}: the additive path
-            dh = d @ w_hh                                        # into h_{t−1}: W_hhᵀ δa_t
+            d = local[t]                                         # δa_t, the pre-activation grads:
+            d[:, :3] *= dc[:, None, :]                           # i, f, g reach J through c_t,
+            d[:, 3] *= dm                                        # o through o ⊙ tanh(c_t)
+            dc = dc * f[t]                                       # into c_{t−1}: the additive path
+            dh = da[t] @ w_hh                                    # into h_{t−1}: W_hhᵀ δa_t
         dx = self._accumulate(xp, suffix, x, hs[:-1], da, None)
         if w_hr is not None:
             rows = t_len * n
-            cell_out = acts[:, :, 3 * hid:] * tanh_cs              # o ⊙ tanh c_t, what W_hr multiplies
+            cell_out = o * tanh_cs                                 # o ⊙ tanh c_t, what W_hr multiplies
             getattr(self, f"weight_hr{suffix}").accumulate_grad(
                 xp.reshape(dh_all, (rows, dh_all.shape[2])).T @ xp.reshape(cell_out, (rows, hid)))
         return dx, [dh, dc], dh_all
@@ -517,7 +538,7 @@ class GRU(RNNBase):
         hns = self._empty(xp, x, (t_len, n, hid))                # W_hn h_{t−1} + b_hn (backward needs it)
         hs = self._empty(xp, x, (t_len + 1, n, hid))
         hs[0] = 0 if init_state is None else init_state[0]
-        w_hh_t = self._transposed(xp, w_hh)
+        w_hh_t = self._transposed(xp, w_hh, t_len)
         for t in range(t_len):
             ph = hs[t] @ w_hh_t                                  # all three gates: one matmul
             if b_hh is not None:
