@@ -73,6 +73,9 @@ bench: setup
 	$(BIN)/python bench/convnet.py
 	$(BIN)/python bench/threads.py
 	$(BIN)/python bench/rnn.py
+	$(BIN)/python bench/mlp.py --busy
+	$(BIN)/python bench/convnet.py --busy
+	$(BIN)/python bench/rnn.py --busy
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/widgets.py
 	$(BIN)/python bench/chapters.py

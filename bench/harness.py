@@ -62,6 +62,9 @@ def argument_parser(doc, *, steps, repeats):
                              "while other jobs share the cores, with one thread)")
     parser.add_argument("--profile", action="store_true",
                         help="after the timings, print a cProfile table of each nnlib contender")
+    parser.add_argument("--busy", action="store_true",
+                        help="time everything with one busy process beside it (busy_process), as on a "
+                             "laptop where another program is running")
     return parser
 
 
@@ -116,8 +119,14 @@ def time_steps(step, device, steps, clock=time.perf_counter):
     return (clock() - t0) / steps
 
 
-def measure(contenders, steps, repeats, warmup=3, clock=time.perf_counter, pause=0.5):
-    """``{name: [seconds per step, one per repeat]}``, measured group by group (see module doc)."""
+def measure(contenders, steps, repeats, warmup=3, clock=time.perf_counter, pause=0.5, busy=False):
+    """``{name: [seconds per step, one per repeat]}``, measured group by group (see module doc);
+    ``busy``: with one busy process beside the whole measurement."""
+    with busy_process() if busy else contextlib.nullcontext():
+        return _measure(contenders, steps, repeats, warmup, clock, pause)
+
+
+def _measure(contenders, steps, repeats, warmup, clock, pause):
     groups = {}
     for c in contenders:
         groups.setdefault("numpy" if c.device == "numpy" else c.device, []).append(c)
@@ -132,15 +141,25 @@ def measure(contenders, steps, repeats, warmup=3, clock=time.perf_counter, pause
     return samples
 
 
-def report(title, contenders, samples, args, targets, extra_columns=(), notes=()):
+def report(title, contenders, samples, args, targets, extra_columns=(), notes=(), ratio_target=None):
     """Print the title (with torch's version, threads and the clock) and the ``notes`` lines under
     it, one row per contender — median ms/step, min–max, ratio to the PyTorch run on its
     device — and how to read the ratios.
 
-    ``extra_columns`` are ``(header, function(contender, median_seconds) -> str)``.
+    ``extra_columns`` are ``(header, function(contender, median_seconds) -> str)``. With
+    ``ratio_target`` (the largest ratio to PyTorch the project aims for) each nnlib row also says
+    whether its median meets it.
     """
     reference = {c.device: statistics.median(samples[c.name]) for c in contenders if c.is_reference}
-    print(f"{title}; torch {torch.__version__}, {torch.get_num_threads()} threads; {args.clock} clock")
+    if ratio_target is not None:
+        def verdict(c, t):
+            if c.is_reference or c.reference not in reference:
+                return ""
+            return "met" if t / reference[c.reference] <= ratio_target else "not met"
+        extra_columns = (*extra_columns, (f"≤ {ratio_target:.2f}×?", verdict))
+    beside = "; one busy process beside it" if getattr(args, "busy", False) else ""
+    print(f"{title}; torch {torch.__version__}, {torch.get_num_threads()} threads; {args.clock} clock"
+          f"{beside}")
     for line in notes:
         print(line)
     print()

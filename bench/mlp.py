@@ -5,9 +5,10 @@ NumPy, nnlib on the torch backend (CPU, and CUDA/MPS when present) and PyTorch a
 prints each as a ratio to PyTorch on the same device, plus the achieved GFLOP/s next to the
 machine's measured GEMM GFLOP/s.
 
-    python bench/mlp.py [--steps 50] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile]
+    python bench/mlp.py [--steps 50] [--repeats 7] [--threads N] [--clock wall|cpu] [--profile] [--busy]
 
-Targets: torch backend ≤ 1.5× PyTorch, NumPy backend ≤ 3×, step ≥ 50 % of GEMM peak.
+Targets: ≤ 1.0× PyTorch on both backends (a hand-written backward pays no autograd overhead),
+step ≥ 50 % of GEMM peak.
 """
 
 import numpy as np
@@ -94,7 +95,7 @@ def main():
     args = harness.parse_args(harness.argument_parser(__doc__, steps=50, repeats=7))
     contenders = harness.build_contenders(nnlib_step_fn, torch_step_fn, "PyTorch autograd")
     clock = harness.CLOCKS[args.clock]
-    samples = harness.measure(contenders, args.steps, args.repeats, warmup=10, clock=clock)
+    samples = harness.measure(contenders, args.steps, args.repeats, warmup=10, clock=clock, busy=args.busy)
 
     flops = step_flops()
     peaks = {d: gemm_gflops(d, clock) for d in ["numpy", *harness.torch_devices()]}
@@ -107,10 +108,10 @@ def main():
 
     harness.report(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, forward + backward + SGD step, float32; "
                    f"{flops / 1e6:.0f} MFLOP per step", contenders, samples, args,
-                   "torch backend ≤ 1.5×, NumPy ≤ 3×, ≥ 50 % of GEMM peak",
+                   "≤ 1.0× PyTorch on both backends, ≥ 50 % of GEMM peak",
                    [("GFLOP/s", gflops), ("% of GEMM peak", share_of_peak)],
                    ["GEMM peak (2048², float32): "
-                    + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items())])
+                    + ", ".join(f"{d}: {g:.1f} GFLOP/s" for d, g in peaks.items())], ratio_target=1.0)
     if args.profile:
         harness.profile(contenders, args.steps)
 

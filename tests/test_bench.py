@@ -1,6 +1,7 @@
 """The benchmarks start, and their shared harness (bench/harness.py) builds, times and reports
 the contenders as it says. No timing is asserted: a fake clock stands in for the real one."""
 
+import contextlib
 import importlib.util
 import os
 import subprocess
@@ -99,6 +100,39 @@ def test_contenders_are_timed_and_compared_with_pytorch_on_their_device(capsys):
     assert rows["PyTorch (cpu)"][-2:] == ["1.00×", "4"]
     assert lines[-1] == ("median of 3 repeats × 5 steps; ratio = median / median of PyTorch on the same "
                          "device (NumPy vs torch CPU); targets: ≤ 3×")
+
+
+def test_each_nnlib_row_says_whether_it_meets_the_target_ratio(capsys):
+    now = [0.0]
+
+    def step_fn(seconds):
+        def build(device):
+            def step():
+                now[0] += seconds
+            return step
+        return build
+
+    contenders = harness.build_contenders(step_fn(0.0025), step_fn(0.002), "PyTorch")  # nnlib at 1.25×
+    samples = harness.measure(contenders, steps=2, repeats=1, warmup=1, clock=lambda: now[0], pause=0)
+    args = harness.argument_parser("x", steps=2, repeats=1).parse_args(["--busy"])
+    for target, verdict in [(1.3, "met"), (1.2, "not met")]:
+        harness.report("A step", contenders, samples, args, "≤ target", ratio_target=target)
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].endswith("; wall clock; one busy process beside it")
+        assert lines[2].split()[-1] == f"{target:.2f}×?"
+        rows = {line[:28].strip(): line[28:] for line in lines[4:4 + len(contenders)]}
+        assert rows["nnlib (NumPy)"].endswith(f"1.25×{verdict:>16}")
+        assert rows["PyTorch (cpu)"].endswith("1.00×" + " " * 16)  # the reference is not judged
+
+
+def test_busy_option_times_with_a_busy_process_beside_the_steps(monkeypatch):
+    seen = []
+    monkeypatch.setattr(harness, "busy_process", lambda: contextlib.nullcontext(seen.append("busy")))
+    contenders = harness.build_contenders(lambda d: lambda: None, lambda d: lambda: None, "PyTorch")
+    harness.measure(contenders, steps=1, repeats=1, warmup=1, pause=0)
+    assert seen == []
+    harness.measure(contenders, steps=1, repeats=1, warmup=1, pause=0, busy=True)
+    assert seen == ["busy"]
 
 
 def test_busy_process_runs_in_its_own_session_until_the_block_ends():
