@@ -186,16 +186,17 @@ def test_digits_8x8_read_from_the_bundled_file_equal_sklearns_loader():
     assert_same_as_sklearn(*data.load_digits_8x8())
 
 
-def test_digits_8x8_do_not_import_sklearn():
+def test_the_digits_loaders_do_not_import_sklearn():
     # A fresh interpreter: this test process may already have imported scikit-learn.
-    code = ("import sys; from nnlib.data import load_digits_8x8; images, target = load_digits_8x8(); "
-            "print(images.shape, target.shape, 'sklearn' in sys.modules)")
+    code = ("import sys; from nnlib.data import load_digits, load_digits_8x8; "
+            "images, target = load_digits_8x8(); x, y = load_digits(); "
+            "print(images.shape, target.shape, x.shape, 'sklearn' in sys.modules)")
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                             cwd=root, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(1797, 8, 8) (1797,) False"
+    assert result.stdout.strip() == "(1797, 8, 8) (1797,) (1438, 1, 28, 28) False"
 
 
 def test_digits_8x8_fall_back_to_sklearns_loader_and_say_when_neither_exists(monkeypatch):
