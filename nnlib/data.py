@@ -9,10 +9,12 @@ Downloads (``load_mnist``, ``load_cifar10``)
     "binary version" of CIFAR-10) are parsed with NumPy; nothing downloaded is ever unpickled,
     and the CIFAR archive is read in memory, not extracted.
 
-Offline (``load_digits``)
-    scikit-learn ships 1,797 real handwritten digits of 8×8 pixels inside the package. They are
-    adapted to the networks' inputs: each pixel becomes a 3×3 block (24×24), centred on a zero
-    border (28×28 like MNIST, or 32×32 like CIFAR-10), optionally repeated over 3 channels.
+Offline (``load_digits_8x8``, ``load_digits``)
+    scikit-learn ships 1,797 real handwritten digits of 8×8 pixels inside the package, as the
+    file ``sklearn/datasets/data/digits.csv.gz``. ``load_digits_8x8`` reads that file directly
+    (importing scikit-learn itself takes seconds); ``load_digits`` adapts the digits to the
+    networks' inputs: each pixel becomes a 3×3 block (24×24), centred on a zero border (28×28
+    like MNIST, or 32×32 like CIFAR-10), optionally repeated over 3 channels.
 
 Minibatches (``DataLoader``) and progress (``progress``)
     ``DataLoader(x, y, batch_size=64, shuffle=True, seed=0)`` yields ``(x_batch, y_batch)`` on a
@@ -20,6 +22,7 @@ Minibatches (``DataLoader``) and progress (``progress``)
 """
 
 import gzip
+import importlib.util
 import math
 import tarfile
 from pathlib import Path
@@ -177,24 +180,60 @@ def upsample_digits(images, size=28, channels=1):
     return out
 
 
+def _bundled_digits_file():
+    """Path of scikit-learn's ``datasets/data/digits.csv.gz``, or None; scikit-learn is not imported.
+
+    ``find_spec`` only locates the package directory, it does not run ``sklearn/__init__.py``.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    return path if path.is_file() else None
+
+
+def load_digits_8x8():
+    """The 1,797 handwritten 8×8 digits that ship with scikit-learn: ``(images, target)``.
+
+    images float64 (1797, 8, 8), each pixel the number of inked pixels (0..16) in a 4×4 block
+    of a 32×32 bitmap; target int64 (1797,), the digit 0..9. The data are the test set of
+    E. Alpaydin's "Optical Recognition of Handwritten Digits" (UCI Machine Learning
+    Repository), which scikit-learn stores as ``datasets/data/digits.csv.gz`` (per row 64
+    pixels, then the label). That file is read here without importing scikit-learn, and the
+    arrays equal ``sklearn.datasets.load_digits()``'s ``images`` and ``target`` (its
+    ``data`` is ``images.reshape(-1, 64)``). Where scikit-learn is installed without that
+    file, its own loader is used.
+    """
+    path = _bundled_digits_file()
+    if path is None:
+        try:
+            from sklearn.datasets import load_digits as sklearn_digits
+        except ImportError as exc:
+            raise ImportError("load_digits_8x8 reads the digits that ship with scikit-learn, "
+                              "which is not installed (pip install scikit-learn)") from exc
+        digits = sklearn_digits()
+        return digits.images, digits.target.astype(np.int64)
+    table = np.loadtxt(path, delimiter=",")
+    if table.ndim != 2 or table.shape[1] != 65:
+        raise ValueError(f"{path}: expected rows of 64 pixels and a label (65 columns), "
+                         f"got an array of shape {table.shape}")
+    return table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
+
+
 def load_digits(train=True, *, size=28, channels=1, test_fraction=0.2, seed=0):
-    """Offline data: scikit-learn's 1,797 handwritten 8×8 digits as ``(x, y)`` for a CNN.
+    """Offline data: the 1,797 handwritten 8×8 digits (:func:`load_digits_8x8`) as ``(x, y)`` for a CNN.
 
     x float32 (N, channels, size, size) in [0, 1] (see :func:`upsample_digits`; ``size=32,
     channels=3`` fits ``ConvNet``), y int64 (N,). The split is a fixed seeded shuffle: with the
     defaults 1,438 training and 359 test images, the same on every machine.
     """
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("load_digits needs scikit-learn (pip install scikit-learn)") from exc
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    digits = sklearn_digits()
-    order = np.random.default_rng(seed).permutation(len(digits.target))
+    images, target = load_digits_8x8()
+    order = np.random.default_rng(seed).permutation(len(target))
     n_test = round(len(order) * test_fraction)
     chosen = order[n_test:] if train else order[:n_test]
-    return upsample_digits(digits.images[chosen], size, channels), digits.target[chosen].astype(np.int64)
+    return upsample_digits(images[chosen], size, channels), target[chosen]
 
 
 # --- minibatches and progress -----------------------------------------------------------------------------

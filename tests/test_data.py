@@ -4,9 +4,13 @@ tested in test_download.py), the offline digits, DataLoader and progress."""
 
 import gzip
 import io
+import os
 import socket
+import subprocess
+import sys
 import tarfile
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,6 +171,55 @@ def test_real_checksums_are_sha256_constants():
 
 
 # --- offline digits ------------------------------------------------------------------------------------
+def assert_same_as_sklearn(images, target):
+    from sklearn.datasets import load_digits
+    reference = load_digits()
+    assert images.shape == (1797, 8, 8) and target.shape == (1797,)
+    assert images.dtype == reference.images.dtype == np.float64 and target.dtype == np.int64
+    np.testing.assert_array_equal(images, reference.images)
+    np.testing.assert_array_equal(images.reshape(-1, 64), reference.data)
+    np.testing.assert_array_equal(target, reference.target)
+
+
+def test_digits_8x8_read_from_the_bundled_file_equal_sklearns_loader():
+    assert data._bundled_digits_file().name == "digits.csv.gz"
+    assert_same_as_sklearn(*data.load_digits_8x8())
+
+
+def test_the_digits_loaders_do_not_import_sklearn():
+    # A fresh interpreter: this test process may already have imported scikit-learn.
+    code = ("import sys; from nnlib.data import load_digits, load_digits_8x8; "
+            "images, target = load_digits_8x8(); x, y = load_digits(); "
+            "print(images.shape, target.shape, x.shape, 'sklearn' in sys.modules)")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=root, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(1797, 8, 8) (1797,) (1438, 1, 28, 28) False"
+
+
+def test_digits_8x8_fall_back_to_sklearns_loader_and_say_when_neither_exists(monkeypatch):
+    monkeypatch.setattr(data, "_bundled_digits_file", lambda: None)
+    assert_same_as_sklearn(*data.load_digits_8x8())
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # `import sklearn.datasets` now fails
+    with pytest.raises(ImportError, match="scikit-learn, which is not installed"):
+        data.load_digits_8x8()
+
+
+def test_bundled_digits_file_is_none_without_sklearn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # find_spec reports a blocked module as absent
+    assert data._bundled_digits_file() is None
+
+
+def test_digits_8x8_reject_a_file_of_the_wrong_shape(monkeypatch, tmp_path):
+    path = tmp_path / "digits.csv.gz"
+    path.write_bytes(gzip.compress(b"0,1,2\n3,4,5\n"))
+    monkeypatch.setattr(data, "_bundled_digits_file", lambda: path)
+    with pytest.raises(ValueError, match=r"65 columns\), got an array of shape \(2, 3\)"):
+        data.load_digits_8x8()
+
+
 def test_offline_digits_fit_the_networks():
     from sklearn.datasets import load_digits
     x, y = data.load_digits()
