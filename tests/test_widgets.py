@@ -4,7 +4,10 @@ import ast
 import dataclasses
 import html
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -705,3 +708,28 @@ def test_dropdowns_are_wide_enough_for_their_longest_option():
             for label, _ in (o if isinstance(o, tuple) else (str(o), o) for o in control.options):
                 needed = sum(13 if ord(ch) >= 0x2E80 else 8.1 for ch in label)
                 assert needed <= room, (control.description, label, needed, room)
+
+
+def test_the_dashboards_default_data_are_sklearns_digits_read_without_importing_it():
+    from nnlib.widgets.gradient_flow import load_digits_data
+
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    x, y = load_digits_data()
+    digits = sklearn_datasets.load_digits()
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, (digits.data / 16.0).astype(np.float32))
+    np.testing.assert_array_equal(y, digits.target)
+    from nnlib.widgets.conv_explorer import sample_image
+
+    np.testing.assert_array_equal(sample_image("digit"), np.kron(digits.images[0] / 16.0, np.ones((4, 4))))
+    # In a fresh interpreter: this test process has imported scikit-learn by now.
+    code = ("import sys; from nnlib.widgets.gradient_flow import load_digits_data; "
+            "from nnlib.widgets.conv_explorer import sample_image; "
+            "load_digits_data(); sample_image('digit'); print('sklearn' in sys.modules)")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=root, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+

@@ -51,9 +51,9 @@ def sample_image(name="china", scale=3):
         h, w = (gray.shape[0] // scale) * scale, (gray.shape[1] // scale) * scale
         return gray[:h, :w].reshape(h // scale, scale, w // scale, scale).mean(axis=(1, 3))
     if name == "digit":
-        from sklearn.datasets import load_digits
+        from ..data import load_digits_8x8
 
-        digit = load_digits().images[0] / 16.0
+        digit = load_digits_8x8()[0][0] / 16.0
         return np.kron(digit, np.ones((4, 4)))
     raise ValueError(f"unknown image {name!r}; expected 'china' or 'digit'")
 

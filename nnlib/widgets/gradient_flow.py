@@ -40,11 +40,12 @@ def _gain(activation):
 
 
 def load_digits_data():
-    """scikit-learn's 8×8 digits (ships with the package: works offline): X (1797, 64) in [0, 1]."""
-    from sklearn.datasets import load_digits
+    """scikit-learn's 8×8 digits (ship with the package: work offline), X (1797, 64) in [0, 1] and
+    y (1797,); read by ``nnlib.data.load_digits_8x8``, which does not import scikit-learn."""
+    from ..data import load_digits_8x8
 
-    digits = load_digits()
-    return (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+    images, target = load_digits_8x8()
+    return (images.reshape(-1, 64) / 16.0).astype(np.float32), target
 
 
 def build_mlp(n_in, n_out, depth, width, activation, init):
