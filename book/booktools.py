@@ -47,8 +47,10 @@ SETUP_CELL_TEMPLATE = '''\
 # 环境准备（每章第一格都相同，可重复运行）。本地只导入 nnlib、设置中文字体。
 # Colab：装与本书同版本的 nnlib-book（不是 PyPI 上无关的 nnlib），
 # --no-deps：不升级 Colab 自带的 torch、numpy、matplotlib、ipywidgets。
+import gc
 import sys
 
+gc.set_threshold(50_000, 20, 20)  # 导入 torch 等大库时少做几百次垃圾回收
 NNLIB_VERSION = "{version}"
 NNLIB_REPO = "{repo_url}"
 IN_COLAB = "google.colab" in sys.modules
