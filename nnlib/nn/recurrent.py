@@ -582,19 +582,16 @@ class GRU(RNNBase):
         hid = self.hidden_size
         r, z, nn = acts[:, 0], acts[:, 1], acts[:, 2]
         # Everything that does not depend on the gradients, for all steps at once: ∂h_t/∂a of
-        # each gate's pre-activation a, gate-major (T, 3, N, H) like acts (hn = W_hn h_{t−1} + b_hn).
-        local = self._empty(xp, x, (t_len, 3, n, hid))
-        dn = local[:, 2]
-        dn[...] = 1 - nn * nn
+        # each gate's pre-activation a (hn = W_hn h_{t−1} + b_hn).
+        dn = 1 - nn * nn
         dn *= 1 - z                                              # ∂h_t/∂a_n = (1 − z) ⊙ tanh'
-        local[:, 0] = dn * hns * r * (1 - r)                     # ∂h_t/∂a_r = ∂h_t/∂a_n ⊙ hn ⊙ σ'
-        local[:, 1] = (hs[:-1] - nn) * z * (1 - z)               # ∂h_t/∂a_z = (h_{t−1} − n) ⊙ σ'
-        # The recurrent side W_hh h + b_hh: the same for r and z, but W_hn h + b_hn sits inside
-        # r ⊙ (·), so its block gets ⊙ r. Laid out (T, N, 3, H), so that each step's δ is one
+        # How δ_t reaches the recurrent side W_hh h_{t−1} + b_hh: through a_r and a_z directly, but
+        # W_hn h + b_hn sits inside r ⊙ (·). Laid out (T, N, 3, H), so that each step's δ is one
         # (N, 3H) matrix for one matmul with W_hh.
         local_hh = self._empty(xp, x, (t_len, n, 3, hid))
-        local_hh[...] = xp.permute_dims(local, (0, 2, 1, 3))
-        local_hh[:, :, 2] *= r
+        local_hh[:, :, 0] = dn * hns * r * (1 - r)               # ∂h_t/∂a_r = ∂h_t/∂a_n ⊙ hn ⊙ σ'
+        local_hh[:, :, 1] = (hs[:-1] - nn) * z * (1 - z)         # ∂h_t/∂a_z = (h_{t−1} − n) ⊙ σ'
+        local_hh[:, :, 2] = dn * r                               # ∂h_t/∂hn = ∂h_t/∂a_n ⊙ r
         # δ_t = ∂J/∂y_t + (∂h_{t+1}/∂h_t)ᵀ δ_{t+1}, built in place in dh_all: it starts as ∂J/∂y_t
         # (and ∂J/∂h_n at t = T − 1) and each step adds what comes back from step t + 1.
         dh_all = self._empty(xp, x, (t_len, n, hid))
@@ -610,8 +607,10 @@ class GRU(RNNBase):
             d *= dh[:, None, :]                                  # δ of W_hh h_{t−1} + b_hh
             back = dh * z[t]                                     # direct path z ⊙ δ_t
             back += xp.reshape(d, (n, 3 * hid)) @ w_hh           # plus W_hhᵀ δa
-        local *= dh_all[:, None]                                 # δ of W_ih x_t + b_ih, all steps at once
-        # _accumulate wants (T, N, 3H): gate blocks side by side again.
-        d_ih = xp.reshape(xp.permute_dims(local, (0, 2, 1, 3)), (t_len, n, 3 * hid))
-        dx = self._accumulate(xp, suffix, x, hs[:-1], d_ih, xp.reshape(local_hh, (t_len, n, 3 * hid)))
+        # δ of W_ih x_t + b_ih: that of W_hh h_{t−1} + b_hh for r and z, δ_t ⊙ ∂h_t/∂a_n for n.
+        d_ih = self._empty(xp, x, (t_len, n, 3, hid))
+        d_ih[...] = local_hh
+        d_ih[:, :, 2] = dn * dh_all
+        rows = (t_len, n, 3 * hid)
+        dx = self._accumulate(xp, suffix, x, hs[:-1], xp.reshape(d_ih, rows), xp.reshape(local_hh, rows))
         return dx, [back], dh_all if self.record_hidden_grads else None
