@@ -532,55 +532,52 @@ class GRU(RNNBase):
         # exponential, as in LSTM: σ(a) = ρ(−a) with ρ(u) = 1/(1 + e^u), so the rows of W and b of
         # r and z are negated (exact) and the matmuls give u = −a. n keeps tanh: it needs r first,
         # and tanh of one block costs less than ρ's three operations.
+        # (Scaling the (3H, ·) weights costs less than scaling the (T, N, 3H) projection.)
         s = self._gate_vector(xp, x, (-1.0, -1.0, 1.0))
         # b_hr and b_hz add to the same pre-activations as b_ir and b_iz: they join the input
         # projection. b_hn stays behind, inside r ⊙ (W_hn h + b_hn).
         if b_ih is None:
             bias = b_hn = None
         else:
-            bias = b_ih + b_hh * self._gate_vector(xp, x, (1.0, 1.0, 0.0))
-            b_hn = b_hh * self._gate_vector(xp, x, (0.0, 0.0, 1.0))  # (0, 0, b_hn): adds to whole rows
-        u_in = self._input_projection(xp, x, w_ih, bias)       # W_i· x_t + b for all steps at once
-        u_in *= s
+            bias = (b_ih + b_hh * self._gate_vector(xp, x, (1.0, 1.0, 0.0))) * s
+            b_hn = b_hh[2 * hid:]
+        u_in = self._input_projection(xp, x, w_ih * s[:, None], bias)  # all steps at once
         w_hh_t = self._transposed(xp, w_hh * s[:, None], t_len)
-        # r, z, n of every step, gate-major (T, 3, N, H): backward's arithmetic over all steps then
-        # runs over contiguous (N, H) blocks, several times faster in NumPy than over the strided
-        # column blocks of (T, N, 3H) (ten times for H = 8).
-        acts = self._empty(xp, x, (t_len, 3, n, hid))
-        u_hs = []                                                # W_hh h_{t−1} (+ b_hn) of every step
         hs = self._empty(xp, x, (t_len + 1, n, hid))             # h_0 … h_T
         hs[0] = 0 if init_state is None else init_state[0]
-        # Each step works on fresh contiguous arrays where it can: NumPy is slower on the
-        # strided column blocks of a (N, 3H) array, the more so the smaller H.
+        rzs, ns, hns = [], [], []                                # [r z], n, W_hn h_{t−1} + b_hn per step
+        # Each step works on fresh contiguous arrays where it can and keeps them in lists, stacked
+        # once at the end: NumPy is slower on the strided column blocks of a (N, 3H) array, the
+        # more so the smaller H (ten times for H = 8), and so is backward's arithmetic over all
+        # steps, which gets each gate as one contiguous (T, N, H) array.
         # e^u = inf (u beyond ~88 in float32) is harmless: ρ = 0 is σ(−∞) = 0.
         with np.errstate(over="ignore"):
             for t in range(t_len):
                 u_h = hs[t] @ w_hh_t                             # all three gates: one matmul
-                if b_hn is not None:
-                    u_h += b_hn
-                u_hs.append(u_h)
                 e = xp.exp(u_in[t, :, :2 * hid] + u_h[:, :2 * hid])
                 e += 1
                 rz = 1 / e                                       # [r z] = ρ(u) = σ(a)
+                hn = u_h[:, 2 * hid:] if b_hn is None else u_h[:, 2 * hid:] + b_hn
                 # n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn))
-                gate_n = rz[:, :hid] * u_h[:, 2 * hid:]
+                gate_n = rz[:, :hid] * hn
                 gate_n += u_in[t, :, 2 * hid:]
                 gate_n = xp.tanh(gate_n)
-                a = acts[t]
-                a[0], a[1], a[2] = rz[:, :hid], rz[:, hid:], gate_n
+                rzs.append(rz)
+                ns.append(gate_n)
+                hns.append(hn)
                 h = hs[t] - gate_n
                 h *= rz[:, hid:]
                 h += gate_n
                 hs[t + 1] = h                                    # h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
-        hns = xp.stack([u_h[:, 2 * hid:] for u_h in u_hs])       # W_hn h_{t−1} + b_hn, for backward
-        return hs[1:], {"x": x, "hs": hs, "acts": acts, "hns": hns}, [hs[t_len]]
+        cache = {"x": x, "hs": hs, "r": xp.stack([rz[:, :hid] for rz in rzs]),
+                 "z": xp.stack([rz[:, hid:] for rz in rzs]), "n": xp.stack(ns), "hn": xp.stack(hns)}
+        return hs[1:], cache, [hs[t_len]]
 
     def _layer_backward(self, xp, cache, dy, d_final, suffix):
-        x, hs, acts, hns = cache["x"], cache["hs"], cache["acts"], cache["hns"]
+        x, hs, r, z, nn, hns = (cache[k] for k in ("x", "hs", "r", "z", "n", "hn"))
         _, w_hh, _, _ = self._weights(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
-        r, z, nn = acts[:, 0], acts[:, 1], acts[:, 2]
         # Everything that does not depend on the gradients, for all steps at once: ∂h_t/∂a of
         # each gate's pre-activation a (hn = W_hn h_{t−1} + b_hn).
         dn = 1 - nn * nn
