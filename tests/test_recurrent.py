@@ -45,16 +45,17 @@ def test_parity_over_layers_and_lengths(cell, num_layers, seq_len):
                  batch_first=seq_len == 7, seed=num_layers)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("seed", range(4))
-def test_lstm_saturated_gates_match_torch_without_overflow_warnings(device, float_dtype, seed):
-    """The LSTM computes its gates from e^u (nn.recurrent). Weights 3000 times PyTorch's initial
-    ones put the pre-activations in the thousands, past where e^u overflows (u ≈ 89 in float32,
-    710 in float64): the gates saturate to what PyTorch gives, nothing turns into NaN, and NumPy
-    warns of nothing."""
+def test_saturated_gates_match_torch_without_overflow_warnings(cell, device, float_dtype, seed):
+    """LSTM and GRU compute sigmoid gates from e^u (nn.recurrent). Weights 3000 times PyTorch's
+    initial ones put the pre-activations in the thousands, past where e^u overflows (u ≈ 89 in
+    float32, 710 in float64): the gates saturate to what PyTorch gives, nothing turns into NaN,
+    and NumPy warns of nothing."""
     nnlib.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_parity("lstm", num_layers=2, seq_len=6, batch=3, weight_scale=3000.0, device=device,
+        check_parity(cell, num_layers=2, seq_len=6, batch=3, weight_scale=3000.0, device=device,
                      dtype=float_dtype, seed=seed)
 
 

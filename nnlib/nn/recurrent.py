@@ -69,11 +69,6 @@ def _gate_pattern(per_gate, hidden_size, dtype, device):
     return backend.to_device(values, device)
 
 
-def _sigmoid(xp, x):
-    # σ(x) = (1 + tanh(x/2))/2: one tanh, no exp overflow for large |x| on either backend.
-    return 0.5 * xp.tanh(0.5 * x) + 0.5
-
-
 class RNNBase(Module):
     """The shared machinery: parameters, shapes and checks, the loops over layers and directions.
 
@@ -320,6 +315,10 @@ class RNNBase(Module):
         out[...] = w.T
         return out
 
+    def _gate_vector(self, xp, like, per_gate):
+        """A (G·H,) vector holding per_gate[j] across gate block j, on like's device and dtype."""
+        return _gate_pattern(per_gate, self.hidden_size, backend.dtype_name(like), backend.device_of(like))
+
     def _empty(self, xp, like, shape):
         return xp.empty(shape, dtype=like.dtype, device=backend.native_device(like))
 
@@ -463,10 +462,6 @@ class LSTM(RNNBase):
         cache = {"x": x, "hs": hs, "cs": cs, "acts": acts, "tanh_cs": tanh_cs}
         return hs[1:], cache, [hs[t_len], cs[t_len]]
 
-    def _gate_vector(self, xp, like, per_gate):
-        """A (4H,) vector holding per_gate[j] across gate block j, on like's device and dtype."""
-        return _gate_pattern(per_gate, self.hidden_size, backend.dtype_name(like), backend.device_of(like))
-
     def _layer_backward(self, xp, cache, dy, d_final, suffix):
         x, hs, cs, acts, tanh_cs = cache["x"], cache["hs"], cache["cs"], cache["acts"], cache["tanh_cs"]
         _, w_hh, _, _ = self._weights(suffix)
@@ -533,52 +528,86 @@ class GRU(RNNBase):
         w_ih, w_hh, b_ih, b_hh = self._weights(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
-        px = self._input_projection(xp, x, w_ih, b_ih)           # W_i· x_t + b_i· for all t
-        acts = self._empty(xp, x, (t_len, n, 3 * hid))           # [r z n] of every step
-        hns = self._empty(xp, x, (t_len, n, hid))                # W_hn h_{t−1} + b_hn (backward needs it)
-        hs = self._empty(xp, x, (t_len + 1, n, hid))
+        # [r z] = σ(a) with a = W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t−1} + b_h{r,z}, both from one
+        # exponential, as in LSTM: σ(a) = ρ(−a) with ρ(u) = 1/(1 + e^u), so the rows of W and b of
+        # r and z are negated (exact) and the matmuls give u = −a. n keeps tanh: it needs r first,
+        # and tanh of one block costs less than ρ's three operations.
+        # (Scaling the (3H, ·) weights costs less than scaling the (T, N, 3H) projection.)
+        s = self._gate_vector(xp, x, (-1.0, -1.0, 1.0))
+        # b_hr and b_hz add to the same pre-activations as b_ir and b_iz: they join the input
+        # projection. b_hn stays behind, inside r ⊙ (W_hn h + b_hn).
+        if b_ih is None:
+            bias = b_hn = None
+        else:
+            bias = (b_ih + b_hh * self._gate_vector(xp, x, (1.0, 1.0, 0.0))) * s
+            b_hn = b_hh[2 * hid:]
+        u_in = self._input_projection(xp, x, w_ih * s[:, None], bias)  # all steps at once
+        w_hh_t = self._transposed(xp, w_hh * s[:, None], t_len)
+        hs = self._empty(xp, x, (t_len + 1, n, hid))             # h_0 … h_T
         hs[0] = 0 if init_state is None else init_state[0]
-        w_hh_t = self._transposed(xp, w_hh, t_len)
-        for t in range(t_len):
-            ph = hs[t] @ w_hh_t                                  # all three gates: one matmul
-            if b_hh is not None:
-                ph = ph + b_hh
-            a = acts[t]
-            a[:, :2 * hid] = _sigmoid(xp, px[t, :, :2 * hid] + ph[:, :2 * hid])   # r, z
-            hns[t] = ph[:, 2 * hid:]
-            a[:, 2 * hid:] = xp.tanh(px[t, :, 2 * hid:] + a[:, :hid] * hns[t])     # n
-            z, nn = a[:, hid:2 * hid], a[:, 2 * hid:]
-            hs[t + 1] = nn + z * (hs[t] - nn)                    # h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
-        return hs[1:], {"x": x, "hs": hs, "acts": acts, "hns": hns}, [hs[t_len]]
+        rzs, ns, hns = [], [], []                                # [r z], n, W_hn h_{t−1} + b_hn per step
+        # Each step works on fresh contiguous arrays where it can and keeps them in lists, stacked
+        # once at the end: NumPy is slower on the strided column blocks of a (N, 3H) array, the
+        # more so the smaller H (ten times for H = 8), and so is backward's arithmetic over all
+        # steps, which gets each gate as one contiguous (T, N, H) array.
+        # e^u = inf (u beyond ~88 in float32) is harmless: ρ = 0 is σ(−∞) = 0.
+        with np.errstate(over="ignore"):
+            for t in range(t_len):
+                u_h = hs[t] @ w_hh_t                             # all three gates: one matmul
+                e = xp.exp(u_in[t, :, :2 * hid] + u_h[:, :2 * hid])
+                e += 1
+                rz = 1 / e                                       # [r z] = ρ(u) = σ(a)
+                hn = u_h[:, 2 * hid:] if b_hn is None else u_h[:, 2 * hid:] + b_hn
+                # n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn))
+                gate_n = rz[:, :hid] * hn
+                gate_n += u_in[t, :, 2 * hid:]
+                gate_n = xp.tanh(gate_n)
+                rzs.append(rz)
+                ns.append(gate_n)
+                hns.append(hn)
+                h = hs[t] - gate_n
+                h *= rz[:, hid:]
+                h += gate_n
+                hs[t + 1] = h                                    # h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+        cache = {"x": x, "hs": hs, "r": xp.stack([rz[:, :hid] for rz in rzs]),
+                 "z": xp.stack([rz[:, hid:] for rz in rzs]), "n": xp.stack(ns), "hn": xp.stack(hns)}
+        return hs[1:], cache, [hs[t_len]]
 
     def _layer_backward(self, xp, cache, dy, d_final, suffix):
-        x, hs, acts, hns = cache["x"], cache["hs"], cache["acts"], cache["hns"]
+        x, hs, r, z, nn, hns = (cache[k] for k in ("x", "hs", "r", "z", "n", "hn"))
         _, w_hh, _, _ = self._weights(suffix)
         t_len, n, _ = x.shape
         hid = self.hidden_size
-        r, z, nn = acts[:, :, :hid], acts[:, :, hid:2 * hid], acts[:, :, 2 * hid:]
-        # Local derivatives of all steps at once (h_prev = h_{t−1}):
-        dn_dh = (1 - z) * (1 - nn * nn)          # ∂h_t/∂(n's pre-activation) = (1 − z) tanh'
-        dr_dn = hns * r * (1 - r)                # ∂(n's pre-act.)/∂(r's pre-act.) = (W_hn h + b_hn) σ'
-        dz_dh = (hs[:-1] - nn) * z * (1 - z)     # ∂h_t/∂(z's pre-activation) = (h_{t−1} − n) σ'
-        dx_pre = self._empty(xp, x, (t_len, n, 3 * hid))         # δ of W_ih x + b_ih
-        dh_pre = self._empty(xp, x, (t_len, n, 3 * hid))         # δ of W_hh h + b_hh
-        dh_all = self._empty(xp, x, (t_len, n, hid)) if self.record_hidden_grads else None
-        dh = d_final[0]
+        # Everything that does not depend on the gradients, for all steps at once: ∂h_t/∂a of
+        # each gate's pre-activation a (hn = W_hn h_{t−1} + b_hn).
+        dn = 1 - nn * nn
+        dn *= 1 - z                                              # ∂h_t/∂a_n = (1 − z) ⊙ tanh'
+        # How δ_t reaches the recurrent side W_hh h_{t−1} + b_hh: through a_r and a_z directly, but
+        # W_hn h + b_hn sits inside r ⊙ (·). Laid out (T, N, 3, H), so that each step's δ is one
+        # (N, 3H) matrix for one matmul with W_hh.
+        local_hh = self._empty(xp, x, (t_len, n, 3, hid))
+        local_hh[:, :, 0] = dn * hns * r * (1 - r)               # ∂h_t/∂a_r = ∂h_t/∂a_n ⊙ hn ⊙ σ'
+        local_hh[:, :, 1] = (hs[:-1] - nn) * z * (1 - z)         # ∂h_t/∂a_z = (h_{t−1} − n) ⊙ σ'
+        local_hh[:, :, 2] = dn * r                               # ∂h_t/∂hn = ∂h_t/∂a_n ⊙ r
+        # δ_t = ∂J/∂y_t + (∂h_{t+1}/∂h_t)ᵀ δ_{t+1}, built in place in dh_all: it starts as ∂J/∂y_t
+        # (and ∂J/∂h_n at t = T − 1) and each step adds what comes back from step t + 1.
+        dh_all = self._empty(xp, x, (t_len, n, hid))
+        dh_all[...] = 0 if dy is None else dy
+        if d_final[0] is not None:
+            dh_all[t_len - 1] += d_final[0]
+        back = None                                              # (∂h_{t+1}/∂h_t)ᵀ δ_{t+1}
         for t in reversed(range(t_len)):
-            if dy is not None:
-                dh = dy[t] if dh is None else dh + dy[t]          # δ_t = ∂J/∂y_t + (∂h_{t+1}/∂h_t)ᵀ δ_{t+1}
-            if dh is None:
-                dh = self._zeros(xp, x, (n, hid))
-            if dh_all is not None:
-                dh_all[t] = dh
-            dxp, dhp = dx_pre[t], dh_pre[t]
-            dn = dh * dn_dh[t]
-            dxp[:, 2 * hid:] = dn                                # n
-            dhp[:, 2 * hid:] = dn * r[t]                         # W_hn h + b_hn sits inside r ⊙ (·)
-            dxp[:, :hid] = dn * dr_dn[t]                         # r
-            dxp[:, hid:2 * hid] = dh * dz_dh[t]                  # z
-            dhp[:, :2 * hid] = dxp[:, :2 * hid]
-            dh = dh * z[t] + dhp @ w_hh                          # direct path z ⊙ δ plus W_hhᵀ δa
-        dx = self._accumulate(xp, suffix, x, hs[:-1], dx_pre, dh_pre)
-        return dx, [dh], dh_all
+            dh = dh_all[t]
+            if back is not None:
+                dh += back
+            d = local_hh[t]
+            d *= dh[:, None, :]                                  # δ of W_hh h_{t−1} + b_hh
+            back = dh * z[t]                                     # direct path z ⊙ δ_t
+            back += xp.reshape(d, (n, 3 * hid)) @ w_hh           # plus W_hhᵀ δa
+        # δ of W_ih x_t + b_ih: that of W_hh h_{t−1} + b_hh for r and z, δ_t ⊙ ∂h_t/∂a_n for n.
+        d_ih = self._empty(xp, x, (t_len, n, 3, hid))
+        d_ih[...] = local_hh
+        d_ih[:, :, 2] = dn * dh_all
+        rows = (t_len, n, 3 * hid)
+        dx = self._accumulate(xp, suffix, x, hs[:-1], xp.reshape(d_ih, rows), xp.reshape(local_hh, rows))
+        return dx, [back], dh_all if self.record_hidden_grads else None
