@@ -180,16 +180,23 @@ def upsample_digits(images, size=28, channels=1):
     return out
 
 
-def _bundled_digits_file():
-    """Path of scikit-learn's ``datasets/data/digits.csv.gz``, or None; scikit-learn is not imported.
+def scikit_learn_file(*parts):
+    """Path of a file that ships inside the scikit-learn package (``parts`` below its directory,
+    e.g. ``"datasets", "data", "digits.csv.gz"``), or None; scikit-learn is not imported.
 
-    ``find_spec`` only locates the package directory, it does not run ``sklearn/__init__.py``.
+    ``find_spec`` only locates the package directory, it does not run ``sklearn/__init__.py``
+    (importing scikit-learn takes 1–2 s, mostly SciPy).
     """
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
     return path if path.is_file() else None
+
+
+def _bundled_digits_file():
+    """Path of scikit-learn's ``datasets/data/digits.csv.gz``, or None (see :func:`scikit_learn_file`)."""
+    return scikit_learn_file("datasets", "data", "digits.csv.gz")
 
 
 def load_digits_8x8():

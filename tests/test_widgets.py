@@ -710,7 +710,7 @@ def test_dropdowns_are_wide_enough_for_their_longest_option():
                 assert needed <= room, (control.description, label, needed, room)
 
 
-def test_the_dashboards_default_data_are_sklearns_digits_read_without_importing_it():
+def test_the_widgets_default_images_and_data_are_sklearns_read_without_importing_it():
     from nnlib.widgets.gradient_flow import load_digits_data
 
     sklearn_datasets = pytest.importorskip("sklearn.datasets")
@@ -722,10 +722,14 @@ def test_the_dashboards_default_data_are_sklearns_digits_read_without_importing_
     from nnlib.widgets.conv_explorer import sample_image
 
     np.testing.assert_array_equal(sample_image("digit"), np.kron(digits.images[0] / 16.0, np.ones((4, 4))))
+    from nnlib.widgets.conv_explorer import _china_photo
+
+    np.testing.assert_array_equal(_china_photo(), sklearn_datasets.load_sample_image("china.jpg"))
     # In a fresh interpreter: this test process has imported scikit-learn by now.
     code = ("import sys; from nnlib.widgets.gradient_flow import load_digits_data; "
             "from nnlib.widgets.conv_explorer import sample_image; "
-            "load_digits_data(); sample_image('digit'); print('sklearn' in sys.modules)")
+            "load_digits_data(); sample_image('digit'); sample_image('china'); "
+            "print('sklearn' in sys.modules)")
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

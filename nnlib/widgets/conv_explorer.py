@@ -35,6 +35,22 @@ KERNELS = {
 DEFAULT_CUSTOM = "1 0 -1\n1 0 -1\n1 0 -1"
 
 
+def _china_photo():
+    """scikit-learn's ``china.jpg`` as a (427, 640, 3) uint8 array, what its ``load_sample_image``
+    returns: read with Pillow (which matplotlib needs anyway) without importing scikit-learn."""
+    from ..data import scikit_learn_file
+
+    path = scikit_learn_file("datasets", "images", "china.jpg")
+    if path is None:  # a scikit-learn without the file: its own loader says what is wrong
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image("china.jpg")
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
 def sample_image(name="china", scale=3):
     """A grayscale image in [0, 1] (float64, H × W) that ships with an installed package.
 
@@ -44,9 +60,7 @@ def sample_image(name="china", scale=3):
     4×4 block (32 × 32).
     """
     if name == "china":
-        from sklearn.datasets import load_sample_image
-
-        rgb = load_sample_image("china.jpg").astype(np.float64) / 255.0
+        rgb = _china_photo().astype(np.float64) / 255.0
         gray = rgb @ np.array([0.299, 0.587, 0.114])
         h, w = (gray.shape[0] // scale) * scale, (gray.shape[1] // scale) * scale
         return gray[:h, :w].reshape(h // scale, scale, w // scale, scale).mean(axis=(1, 3))
