@@ -68,17 +68,18 @@ def test_threads_option_sets_nnlibs_and_torchs_count():
     assert out.stdout.split() == ["2", "2"]
 
 
+def fake_step_fn(now, seconds):
+    """A ``*_step_fn`` whose steps take ``seconds`` on the clock ``lambda: now[0]``."""
+    def build(device):
+        def step():
+            now[0] += seconds
+        return step
+    return build
+
+
 def test_contenders_are_timed_and_compared_with_pytorch_on_their_device(capsys):
     now = [0.0]
-
-    def step_fn(seconds):
-        def build(device):
-            def step():
-                now[0] += seconds
-            return step
-        return build
-
-    contenders = harness.build_contenders(step_fn(0.004), step_fn(0.002), "PyTorch")
+    contenders = harness.build_contenders(fake_step_fn(now, 0.004), fake_step_fn(now, 0.002), "PyTorch")
     devices = harness.torch_devices()
     assert [c.name for c in contenders] == ["nnlib (NumPy)"] + [
         name for d in devices for name in (f"nnlib (torch {d})", f"PyTorch ({d})")]
@@ -104,15 +105,8 @@ def test_contenders_are_timed_and_compared_with_pytorch_on_their_device(capsys):
 
 def test_each_nnlib_row_says_whether_it_meets_the_target_ratio(capsys):
     now = [0.0]
-
-    def step_fn(seconds):
-        def build(device):
-            def step():
-                now[0] += seconds
-            return step
-        return build
-
-    contenders = harness.build_contenders(step_fn(0.0025), step_fn(0.002), "PyTorch")  # nnlib at 1.25×
+    # nnlib at 1.25× PyTorch
+    contenders = harness.build_contenders(fake_step_fn(now, 0.0025), fake_step_fn(now, 0.002), "PyTorch")
     samples = harness.measure(contenders, steps=2, repeats=1, warmup=1, clock=lambda: now[0], pause=0)
     args = harness.argument_parser("x", steps=2, repeats=1).parse_args(["--busy"])
     for target, verdict in [(1.3, "met"), (1.2, "not met")]:

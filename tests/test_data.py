@@ -4,17 +4,15 @@ tested in test_download.py), the offline digits, DataLoader and progress."""
 
 import gzip
 import io
-import os
 import socket
-import subprocess
 import sys
 import tarfile
 import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fresh_python import run_python
 from local_server import Server, remote_for
 from nnlib import data, download
 from nnlib.backend import device_of, to_numpy
@@ -188,15 +186,10 @@ def test_digits_8x8_read_from_the_bundled_file_equal_sklearns_loader():
 
 def test_the_digits_loaders_do_not_import_sklearn():
     # A fresh interpreter: this test process may already have imported scikit-learn.
-    code = ("import sys; from nnlib.data import load_digits, load_digits_8x8; "
-            "images, target = load_digits_8x8(); x, y = load_digits(); "
-            "print(images.shape, target.shape, x.shape, 'sklearn' in sys.modules)")
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                            cwd=root, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(1797, 8, 8) (1797,) (1438, 1, 28, 28) False"
+    out = run_python("import sys; from nnlib.data import load_digits, load_digits_8x8; "
+                     "images, target = load_digits_8x8(); x, y = load_digits(); "
+                     "print(images.shape, target.shape, x.shape, 'sklearn' in sys.modules)")
+    assert out.strip() == "(1797, 8, 8) (1797,) (1438, 1, 28, 28) False"
 
 
 def test_digits_8x8_fall_back_to_sklearns_loader_and_say_when_neither_exists(monkeypatch):

@@ -1,9 +1,9 @@
 """``import nnlib`` does not import torch, and the NumPy backend works where torch is absent
 (checked in fresh interpreters, since this test process has long imported torch)."""
 
-import subprocess
-import sys
 import textwrap
+
+from fresh_python import run_python
 
 # Makes `import torch` fail as it does where torch is not installed (without touching sys.modules).
 BLOCK_TORCH = """
@@ -16,13 +16,6 @@ class _NoTorch:
 
 sys.meta_path.insert(0, _NoTorch())
 """
-
-
-def run_python(code):
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result.stdout
 
 
 def test_importing_nnlib_does_not_import_torch():

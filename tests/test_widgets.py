@@ -4,15 +4,13 @@ import ast
 import dataclasses
 import html
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fresh_python import run_python
 import nnlib
 from nnlib import optim
 from nnlib.surfaces import Surface, get_surface, trajectory
@@ -726,14 +724,9 @@ def test_the_widgets_default_images_and_data_are_sklearns_read_without_importing
 
     np.testing.assert_array_equal(_china_photo(), sklearn_datasets.load_sample_image("china.jpg"))
     # In a fresh interpreter: this test process has imported scikit-learn by now.
-    code = ("import sys; from nnlib.widgets.gradient_flow import load_digits_data; "
-            "from nnlib.widgets.conv_explorer import sample_image; "
-            "load_digits_data(); sample_image('digit'); sample_image('china'); "
-            "print('sklearn' in sys.modules)")
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                            cwd=root, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    out = run_python("import sys; from nnlib.widgets.gradient_flow import load_digits_data; "
+                     "from nnlib.widgets.conv_explorer import sample_image; "
+                     "load_digits_data(); sample_image('digit'); sample_image('china'); "
+                     "print('sklearn' in sys.modules)")
+    assert out.strip() == "False"
 
