@@ -148,7 +148,13 @@ HARNESS = textwrap.dedent(
     runs = []   # other commands (run): the font check and install; fc-list finds no font in "colab-no-font"
     subprocess.check_call = lambda cmd, *a, **k: calls.append(list(cmd)) or 0
     found = b"" if scenario == "colab-no-font" else b"NotoSansCJK-Regular.ttc: Noto Sans CJK SC"
+    real_run = subprocess.run
     def run(cmd, *a, **k):
+        # Only the cell's own commands are recorded and faked. matplotlib runs fc-list itself when
+        # nnlib.fonts scans the disk for a font its cached list lacks (a font installed after the
+        # cache was built): that is matplotlib's business and runs for real.
+        if sys._getframe(1).f_code.co_filename != "<setup cell>":
+            return real_run(cmd, *a, **k)
         runs.append([cmd, k])
         return subprocess.CompletedProcess(cmd, 0, found, b"")
     subprocess.run = run
