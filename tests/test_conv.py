@@ -74,6 +74,10 @@ def test_fold_is_the_adjoint_of_unfold(geometry):
     c = rng.standard_normal(cols.shape)
     back = col2im(c, shape, kernel, stride, padding, out_hw, dilation)
     assert math.isclose(float(np.sum(cols * c)), float(np.sum(x * back)), rel_tol=1e-12, abs_tol=1e-12)
+    # The same columns with the batch axis last give the same sums, added in the same order.
+    c_last = c.reshape(c.shape[0], shape[0], -1).transpose(0, 2, 1).reshape(c.shape[0], -1)
+    np.testing.assert_array_equal(col2im(c_last, shape, kernel, stride, padding, out_hw, dilation,
+                                         batch_last=True), back)
 
 
 NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}

@@ -172,14 +172,18 @@ class _ConvNd(Module):
             self.weight.accumulate_grad(xp.reshape(d_w, self.weight.shape))
         if not input_grad:
             return None
+        # The same δ with the batch axis last, (O, OH·OW·N): one small copy that makes col2im's
+        # scatter-add several times faster (see col2im's batch_last).
+        n, out_hw = grad_output.shape[0], tuple(grad_output.shape[2:])
+        delta = xp.reshape(xp.matrix_transpose(xp.reshape(delta, (o, n, -1))), (o, -1))
         if g == 1:
             d_cols = xp.reshape(self.weight.data, (o, -1)).T @ delta                     # ∂J/∂cols = Wᵀ δ
         else:
-            w_mat = xp.reshape(self.weight.data, (g, o // g, -1))
+            w_mat, delta = xp.reshape(self.weight.data, (g, o // g, -1)), xp.reshape(delta, (g, o // g, -1))
             d_cols = xp.reshape(xp.matrix_transpose(w_mat) @ delta, (-1, delta.shape[-1]))  # W_gᵀ δ_g
         padding = self._padding if self.padding_mode == "zeros" else NO_PADDING
-        d_x = col2im(d_cols, padded_shape, self._kernel, self._stride, padding, tuple(grad_output.shape[2:]),
-                     self._dilation)
+        d_x = col2im(d_cols, padded_shape, self._kernel, self._stride, padding, out_hw, self._dilation,
+                     batch_last=True)
         if self.padding_mode != "zeros":  # each copied edge value hands its gradient to its source
             d_x = pad_edges_adjoint(d_x, x_shape, self._padding, self.padding_mode)
         return original_layout(d_x, batched, self.spatial)

@@ -310,21 +310,29 @@ def add_into(view, values):
     view += values
 
 
-def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
+def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1), *, batch_last=False):
     """col2im, the adjoint of ``im2col``: (C·kh·kw, N·OH·OW) → (N, C, H, W).
 
     Every input pixel was copied into one column entry per window that covers it, so its
     gradient is the *sum* of those entries: a scatter-add, done offset by offset (each (u, v)
     adds one strided slice). Overlapping windows (s < k) add up; padding is cut off at the end.
+
+    The adds run with the batch axis last, over rows of OW·N neighbouring numbers rather than
+    OW (several times faster for small images). ``batch_last=True`` says that ``cols`` already
+    has that column order, (C·kh·kw, OH·OW·N), as ``Conv2d.backward`` builds it; otherwise
+    one copy reorders them first. The result is in (C, N, H, W) memory, as ``im2col`` reads it.
     """
     xp = backend.namespace(cols)
     n, c, h, w = x_shape
     (kh, kw), (oh, ow), ((top, bottom), (left, right)) = kernel, out_hw, padding
-    d_cols = xp.reshape(cols, (c, kh * kw, n, oh, ow))
-    d_xpad = xp.zeros((c, n, top + h + bottom, left + w + right), dtype=cols.dtype,
-                      device=backend.native_device(cols))
+    device = backend.native_device(cols)
+    if not batch_last:  # columns (n, i, j) → (i, j, n)
+        cols = xp.reshape(xp.matrix_transpose(xp.reshape(cols, (c * kh * kw, n, oh * ow))), (c * kh * kw, -1))
+    d_cols = xp.reshape(cols, (c, kh * kw, oh, ow, n))
+    d_xpad = xp.zeros((c, top + h + bottom, left + w + right, n), dtype=cols.dtype, device=device)
     for k in range(kh * kw):
         u, v = divmod(k, kw)
-        add_into(d_xpad[(..., *window(u, v, out_hw, stride, dilation))], d_cols[:, k])
-    d_x = d_xpad[:, :, top:top + h, left:left + w]
+        add_into(d_xpad[(slice(None), *window(u, v, out_hw, stride, dilation))], d_cols[:, k])
+    d_x = xp.empty((c, n, h, w), dtype=cols.dtype, device=device)             # (C, H, W, N) → (C, N, H, W)
+    d_x[...] = xp.permute_dims(d_xpad[:, top:top + h, left:left + w], (0, 3, 1, 2))
     return xp.permute_dims(d_x, (1, 0, 2, 3))
